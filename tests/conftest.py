@@ -1,0 +1,24 @@
+"""Shared pytest fixtures: a private data root per test, and the venv's console script."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    "A fresh data root (CRYPTOTRADER_HOME) so no test touches the repo's data/."
+    d = tmp_path / "home"
+    monkeypatch.setenv("CRYPTOTRADER_HOME", str(d))
+    return d
+
+
+def run_cli(*args, env=None, cwd=None, timeout=120):
+    "Run the installed `cryptotrader` console script as a user would; returns CompletedProcess."
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([str(BIN / "cryptotrader"), *args], capture_output=True, text=True, env=e, cwd=cwd or ROOT, timeout=timeout)
