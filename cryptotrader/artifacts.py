@@ -169,5 +169,15 @@ def _append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:
     with open(p, "a", encoding="utf-8") as f:
         f.write(line + "\n"); f.flush(); os.fsync(f.fileno())
 
+def _append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> None:
+    "Append several lines with one write and one fsync (a batch of JSONL records)."
+    if any("\n" in l for l in lines): raise ValueError("append_lines takes lines without newlines")
+    if not lines: return
+    p = self.resolve(rel)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "a", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines)); f.flush(); os.fsync(f.fileno())
+
 ArtifactStore.write_json, ArtifactStore.read_json, ArtifactStore.write_text = _write_json, _read_json, _write_text
-ArtifactStore.exists, ArtifactStore.list, ArtifactStore.append_line = _exists, _list, _append_line
+ArtifactStore.exists, ArtifactStore.list = _exists, _list
+ArtifactStore.append_line, ArtifactStore.append_lines = _append_line, _append_lines

@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #0f8bc575
 from __future__ import annotations
-import argparse, importlib, importlib.metadata as md, json, os, re, sys
+import argparse, contextlib, importlib, importlib.metadata as md, io, json, os, re, sys
 from pathlib import Path
 from typing import Callable
 import cryptotrader

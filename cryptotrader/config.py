@@ -8,6 +8,7 @@ import base64, binascii, difflib, os, re, stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 import cryptotrader
@@ -16,9 +17,9 @@ from .log import register_secret
 # %% auto #0
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'LAYOUT',
            'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig', 'ExecutionConfig', 'GateConfig',
-           'NightlyConfig', 'PathsConfig', 'LiveConfig', 'Config', 'ConfigError', 'format_validation_error',
-           'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'CredentialsError',
-           'Credentials', 'load_credentials']
+           'NightlyConfig', 'PathsConfig', 'LiveConfig', 'parse_duration', 'RegimeParams', 'Config', 'ConfigError',
+           'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths',
+           'data_paths', 'CredentialsError', 'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
@@ -123,7 +124,50 @@ class LiveConfig(_Section):
     rate_tier: Literal["starter", "intermediate", "pro"] = "starter"
     dead_man_switch_seconds: int = Field(60, ge=0)  # CancelAllOrdersAfter timeout; 0 disables
 
-# %% ../nbs/01_config.ipynb #92076c7b
+# %% ../nbs/01_config.ipynb #c11e67c3
+_DURATION_UNITS = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
+
+def parse_duration(duration: str) -> pd.Timedelta:
+    "A positive duration written like '15m', '72h', '50d', '2w'."
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*", str(duration))
+    if not m or float(m.group(1)) <= 0: raise ValueError(f"cannot read duration {duration!r}; expected e.g. 24h, 7d")
+    return pd.Timedelta(float(m.group(1)), unit=_DURATION_UNITS[m.group(2)])
+
+# %% ../nbs/01_config.ipynb #71b2c4fd
+class RegimeParams(_Section):
+    "Thresholds and windows of the regime engine (durations like '72h', '50d'; fractions in (0, 1))."
+    trend_window: str = "50d"           # SMA of the benchmark (and of every pair, for breadth)
+    trend_band: float = Field(0.01, ge=0, lt=1)  # RISK_ON needs close > SMA·(1+band); it ends below SMA·(1-band)
+    breadth_on: float = Field(0.5, ge=0, le=1)   # RISK_ON needs at least this share of pairs above their SMA ...
+    breadth_off: float = Field(0.4, ge=0, le=1)  # ... and ends when the share falls below this
+    vol_window: str = "72h"             # realised volatility of the benchmark (at least 5 bars)
+    vol_rank_window: str = "365d"       # its percentile among this trailing window (causal, never full-sample)
+    vol_rank_min: str = "30d"           # history needed before the percentile counts (warm-up: RISK_OFF)
+    drawdown_window: str = "7d"         # drawdown from the highest close of this window
+    panic_vol_pct: float = Field(0.95, gt=0, lt=1)   # PANIC when vol percentile >= this AND drawdown <= -panic_drawdown ...
+    panic_drawdown: float = Field(0.15, gt=0, lt=1)
+    crash_window: str = "24h"                        # ... or when the benchmark fell by panic_crash within this window
+    panic_crash: float = Field(0.12, gt=0, lt=1)
+    calm_vol_pct: float = Field(0.85, gt=0, lt=1)    # PANIC ends when vol percentile < calm_vol_pct OR drawdown > -calm_drawdown
+    calm_drawdown: float = Field(0.08, gt=0, lt=1)
+    min_dwell: str = "24h"              # a regime lasts at least this long; entering PANIC is immediate
+
+    @field_validator("trend_window", "vol_window", "vol_rank_window", "vol_rank_min", "drawdown_window", "crash_window", "min_dwell")
+    @classmethod
+    def _duration(cls, v):
+        try: parse_duration(v)
+        except ValueError: raise ValueError(f"expected a positive duration like 24h or 50d, got {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _bands(self):
+        if self.breadth_off > self.breadth_on: raise ValueError(f"breadth_off ({self.breadth_off}) must be <= breadth_on ({self.breadth_on})")
+        if self.calm_vol_pct > self.panic_vol_pct: raise ValueError(f"calm_vol_pct ({self.calm_vol_pct}) must be <= panic_vol_pct ({self.panic_vol_pct})")
+        if self.calm_drawdown > self.panic_drawdown: raise ValueError(f"calm_drawdown ({self.calm_drawdown}) must be <= panic_drawdown ({self.panic_drawdown})")
+        if parse_duration(self.vol_rank_min) > parse_duration(self.vol_rank_window): raise ValueError("vol_rank_min must not exceed vol_rank_window")
+        return self
+
+# %% ../nbs/01_config.ipynb #871ed1c6
 class Config(_Section):
     "A whole environment: identical schema for paper and live."
     env: str
@@ -138,6 +182,7 @@ class Config(_Section):
     nightly: NightlyConfig = NightlyConfig()
     paths: PathsConfig = PathsConfig()
     live: LiveConfig = LiveConfig()
+    regime: RegimeParams = RegimeParams()
 
     @model_validator(mode="after")
     def _env_matches_mode(self):
@@ -147,7 +192,7 @@ class Config(_Section):
             raise ValueError(f"env {self.env!r} does not match mode {self.mode!r}")
         return self
 
-# %% ../nbs/01_config.ipynb #bb0cd5f2
+# %% ../nbs/01_config.ipynb #456cac79
 class ConfigError(ValueError):
     "A config file is missing, unparsable or invalid; the message names the file and the field."
 
@@ -180,7 +225,7 @@ def format_validation_error(source: str | Path, e: ValidationError, model: type[
     "One line: `<file>: <field>: <problem>; ...`"
     return f"{source}: " + "; ".join(_describe(err, model) for err in e.errors())
 
-# %% ../nbs/01_config.ipynb #71b2c4fd
+# %% ../nbs/01_config.ipynb #d3197173
 def parse_config(data: Any, source: str | Path = "<config>") -> Config:
     "Validate a mapping into a `Config`, raising `ConfigError` naming `source` and the field."
     if not isinstance(data, dict): raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
@@ -200,7 +245,7 @@ def load_config(path: str | Path = PAPER_CONFIG) -> Config:
         raise ConfigError(f"{path}: invalid YAML: {at}{getattr(e, 'problem', None) or e}") from None
     return parse_config(data, path)
 
-# %% ../nbs/01_config.ipynb #e8b9e611
+# %% ../nbs/01_config.ipynb #b9fa289c
 LAYOUT = {"artifacts": ("models", "candidates", "validations", "shadow", "reports"),
           "logs": ("observations", "trades", "approvals", "registry"),
           "datasets": ("training", "validation", "live")}
@@ -240,7 +285,7 @@ def data_paths(cfg: Config | None = None, environ: dict | None = None) -> DataPa
     "The `DataPaths` for a config (honouring CRYPTOTRADER_HOME)."
     return DataPaths(data_root(cfg, environ))
 
-# %% ../nbs/01_config.ipynb #8e1fec14
+# %% ../nbs/01_config.ipynb #be042a71
 class CredentialsError(ConfigError):
     "Credentials are missing, malformed, or stored unsafely."
 

@@ -1,0 +1,290 @@
+"""Market data: `cryptotrader data fetch` through real ccxt against a Kraken-compatible server on 127.0.0.1
+(serving the bundled real bars with Kraken's rules), `cryptotrader data validate`, and the loaders."""
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli
+
+from cryptotrader.data import (DataNotFound, DataValidationError, load_ohlcv, load_ohlcv_report, load_panel, read_ohlcv_file,
+                               read_ohlcv_report, resample_ohlcv, compare_bars, store_ohlcv, dataset_file, parquet_metadata,
+                               validate_ohlcv, write_parquet)
+
+OHLCV_DIR = ROOT / "data/ohlcv"
+ASSET_PAIRS = json.loads((ROOT / "data/kraken_api/AssetPairs_selected_2026-01-12.json").read_text())
+INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: "1d"}
+LIVE = "datasets/crypto/kraken_global/live"
+
+
+def _assets() -> dict:
+    "An Assets response for every asset of the bundled AssetPairs (shape of Kraken's GET /0/public/Assets)."
+    out = {}
+    for p in ASSET_PAIRS["result"].values():
+        for code in (p["base"], p["quote"]):
+            alt = code[1:] if len(code) == 4 and code[0] in "XZ" else code
+            out[code] = {"aclass": "currency", "altname": alt, "decimals": 10, "display_decimals": 5, "collateral_value": 1, "status": "enabled"}
+    return {"error": [], "result": out}
+
+
+def _bars(altname: str, tf: str) -> list:
+    "The bundled real bars as Kraken OHLC rows: [time (s), open, high, low, close, vwap, volume, count] (strings, like Kraken)."
+    with gzip.open(OHLCV_DIR / f"kraken_{altname}_{tf}.csv.gz", "rt") as f:
+        df = pd.read_csv(f)
+    return [[int(t // 1000), f"{o}", f"{h}", f"{l}", f"{c}", f"{(h + l + c) / 3:.6f}", f"{v:.8f}", 10]
+            for t, o, h, l, c, v in df.itertuples(index=False)]
+
+
+class _Kraken(BaseHTTPRequestHandler):
+    "Kraken's public OHLC rules: the last 720 candles only, `since` exclusive, the current forming candle always last."
+    now = pd.Timestamp("2023-09-30 12:20", tz="UTC")
+    page = None          # a server that pages (not Kraken's behaviour) to exercise pagination
+    fail_ohlc = []       # errors to answer OHLC with, one per request, before answering normally
+    seen = []
+    cache = {}
+
+    def _send(self, payload, status=200):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        cls = type(self)
+        cls.seen.append(self.path)
+        u = urlparse(self.path)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/0/public/Assets": return self._send(_assets())
+        if u.path == "/0/public/AssetPairs": return self._send(ASSET_PAIRS)
+        if u.path != "/0/public/OHLC": return self._send({"error": ["EGeneral:Unknown method"]}, 404)
+        if cls.fail_ohlc: return self._send({"error": [cls.fail_ohlc.pop(0)]})
+        pair = ASSET_PAIRS["result"].get(q.get("pair")) or next((v for v in ASSET_PAIRS["result"].values() if v["altname"] == q.get("pair")), None)
+        if pair is None: return self._send({"error": ["EQuery:Unknown asset pair"]})
+        tf = INTERVALS[int(q.get("interval", 1))]
+        key = (pair["altname"], tf)
+        if key not in cls.cache: cls.cache[key] = _bars(*key)
+        step = int(pd.Timedelta(tf).total_seconds())
+        now_s = int(cls.now.timestamp())
+        rows = [r for r in cls.cache[key] if r[0] <= now_s - now_s % step][-720:]    # the window Kraken keeps
+        forming = rows[-1]
+        since = int(q.get("since", 0))
+        out = [r for r in rows[:-1] if r[0] > since]
+        if cls.page: out = out[: cls.page]
+        out.append(forming)
+        self._send({"error": [], "result": {q["pair"]: out, "last": out[-2][0] if len(out) > 1 else forming[0]}})
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def kraken():
+    _Kraken.now, _Kraken.page, _Kraken.fail_ohlc, _Kraken.seen = pd.Timestamp("2023-09-30 12:20", tz="UTC"), None, [], []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Kraken)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+def _ohlc_requests():
+    return [parse_qs(urlparse(p).query) for p in _Kraken.seen if p.startswith("/0/public/OHLC")]
+
+
+def _bundled(name="kraken_XBTUSD_1h.csv.gz"):
+    return read_ohlcv_file(OHLCV_DIR / name)
+
+
+# --- fetch -----------------------------------------------------------------------------------------
+
+def test_fetch_stores_closed_bars_as_parquet(kraken, home):
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "ETH/USD", "--timeframe", "1h", "--since", "2023-09-25T00:00:00Z",
+                "--exchange-url", kraken, "--pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    reps = json.loads(r.stdout)
+    assert [x["symbol"] for x in reps] == ["BTC/USD", "ETH/USD"]
+    assert {x["bars"] for x in reps} == {132} and all(x["forming"] == "2023-09-30T12:00:00Z" and x["unreachable"] is None for x in reps)
+    assert _Kraken.seen[0].startswith("/0/public/Assets") and _Kraken.seen[1].startswith("/0/public/AssetPairs")
+    q = _ohlc_requests()[0]
+    assert q["pair"] == ["XXBTZUSD"] and q["interval"] == ["60"]
+    assert int(q["since"][0]) == int(pd.Timestamp("2023-09-24 23:00", tz="UTC").timestamp())   # ccxt asks since - 1 interval (Kraken's since is exclusive)
+    for alt in ("XBTUSD", "ETHUSD"):
+        path = home / LIVE / f"kraken_{alt}_1h.parquet"
+        got = read_ohlcv_file(path)
+        want = _bundled(f"kraken_{alt}_1h.csv.gz").loc["2023-09-25":"2023-09-30 11:00"]     # the forming 12:00 candle is not stored
+        pd.testing.assert_frame_equal(got, want)
+        assert parquet_metadata(path)["timeframe"] == "1h"
+    import pyarrow.parquet as pq
+    assert pq.ParquetFile(home / LIVE / "kraken_XBTUSD_1h.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_fetch_resumes_after_the_last_stored_bar(kraken, home):
+    args = ["data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json"]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)[0]
+    assert (first["bars"], first["stored_bars"], first["resumed_from"]) == (719, 719, "-")     # nothing stored: the latest 720 minus the forming one
+    assert "since" not in _ohlc_requests()[0]
+    _Kraken.now, _Kraken.seen = pd.Timestamp("2023-09-30 15:10", tz="UTC"), []
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    second = json.loads(r.stdout)[0]
+    assert (second["bars"], second["stored_bars"], second["resumed_from"]) == (3, 722, "2023-09-30T11:00:00Z")
+    assert second["first"] == "2023-09-30T12:00:00Z" and second["last"] == "2023-09-30T14:00:00Z"
+    assert int(_ohlc_requests()[0]["since"][0]) == int(pd.Timestamp("2023-09-30 11:00", tz="UTC").timestamp())
+    got = read_ohlcv_file(home / LIVE / "kraken_XBTUSD_1h.parquet")
+    pd.testing.assert_frame_equal(got, _bundled().loc[:"2023-09-30 14:00"].iloc[-722:])
+    r = run_cli(*args, "--timeframe", "1h")                                                     # nothing new
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["bars"] == 0
+
+
+def test_fetch_reports_the_range_beyond_krakens_720_candles_without_looping(kraken, home):
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--since", "2023-01-01", "--exchange-url", kraken, "--pace", "0")
+    assert r.returncode == 0, r.stderr
+    assert "719 new bars (2023-08-31T13:00:00Z → 2023-09-30T11:00:00Z) in 1 request(s)" in r.stdout
+    assert "UNREACHABLE 2023-01-01T00:00:00Z → 2023-08-31T12:00:00Z (Kraken OHLC serves only the last 720 candles)" in r.stdout
+    assert "bars before 2023-08-31T13:00:00Z are beyond Kraken's OHLC window" in r.stderr
+    assert len(_ohlc_requests()) == 1
+
+
+def test_fetch_paginates_and_retries_rate_limits(kraken, home):
+    _Kraken.page = 100
+    _Kraken.fail_ohlc = ["EAPI:Rate limit exceeded"]
+    r = run_cli("data", "fetch", "--pairs", "XBTUSD", "--since", "2023-09-10T00:00:00Z", "--exchange-url", kraken, "--pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)[0]
+    assert (rep["bars"], rep["requests"], rep["retries"], rep["complete"]) == (492, 5, 1, True)
+    sinces = [int(q["since"][0]) for q in _ohlc_requests()]
+    assert sinces == sorted(sinces) and len(sinces) == 6                                        # 1 refused + 5 pages, moving forward
+    pd.testing.assert_frame_equal(read_ohlcv_file(home / LIVE / "kraken_XBTUSD_1h.parquet"), _bundled().loc["2023-09-10":"2023-09-30 11:00"])
+
+
+def test_fetch_exchange_error_is_exit_1_and_other_pairs_continue(kraken, home):
+    _Kraken.fail_ohlc = ["EQuery:Unknown asset pair"]                                       # permanent: not retried
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "ETH/USD", "--exchange-url", kraken, "--pace", "0")
+    assert r.returncode == 1
+    assert "BTC/USD 1h: FAILED" in r.stderr and "EQuery:Unknown asset pair" in r.stderr and "Traceback" not in r.stderr
+    assert "ETH/USD 1h: 719 new bars" in r.stdout
+    assert not (home / LIVE / "kraken_XBTUSD_1h.parquet").exists() and (home / LIVE / "kraken_ETHUSD_1h.parquet").exists()
+
+
+def test_fetch_transient_errors_are_retried_then_fail(kraken, home):
+    _Kraken.fail_ohlc = ["EService:Unavailable"] * 4                                         # transient, but more than 3 retries
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0")
+    assert r.returncode == 1 and "failed after 4 attempts" in r.stderr and len(_ohlc_requests()) == 4
+    _Kraken.fail_ohlc, _Kraken.seen = ["EGeneral:Internal error"] * 2, []
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["retries"] == 2 and len(_ohlc_requests()) == 3
+
+
+def test_fetch_bad_input_is_exit_2(kraken, home):
+    for args in (["--pairs", "PEPE/USD"], ["--timeframe", "7m"], ["--since", "not-a-date"]):
+        r = run_cli("data", "fetch", *args, "--exchange-url", kraken, "--pace", "0")
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, (args, r.stderr)
+    assert not _ohlc_requests()
+
+
+def test_fetch_uses_the_configured_universe_and_training_area(kraken, home, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    text = (ROOT / "config/crypto/paper.kraken.crypto.global.yaml").read_text()
+    cfg.write_text(text.replace("pairs: [BTC/USD, ETH/USD, SOL/USD, XRP/USD, ADA/USD, DOT/USD, LINK/USD, LTC/USD, AVAX/USD, DOGE/USD]", "pairs: [DOT/USD, AVAX/USD]"))
+    r = run_cli("data", "fetch", "--config", str(cfg), "--area", "training", "--exchange-url", kraken, "--pace", "0")
+    assert r.returncode == 0, r.stderr
+    for alt in ("DOTUSD", "AVAXUSD"):
+        assert len(read_ohlcv_file(home / "datasets/crypto/kraken_global/training" / f"kraken_{alt}_1h.parquet")) > 700
+
+
+# --- validate --------------------------------------------------------------------------------------
+
+def test_validate_bundled_data_accepts_every_file():
+    r = run_cli("data", "validate")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1].endswith("17 accepted, 0 refused")
+    assert "kraken_XRPUSD_1h.csv.gz [1h] ok: 30587/30587 rows" in r.stdout and "7 gaps / 61 missing bars" in r.stdout
+
+
+def test_validate_replay_dir_repairs_and_refuses(tmp_path):
+    raw = pd.read_csv(OHLCV_DIR / "kraken_SOLUSD_1h.csv.gz", nrows=300)
+    bad = raw.copy()
+    bad.loc[10, ["low", "high"]] = [raw.loc[10, "high"] + 1, raw.loc[10, "low"]]          # low > high
+    bad = pd.concat([bad.iloc[:100], bad.iloc[[101, 100]], bad.iloc[102:]])              # out of order
+    bad.to_csv(tmp_path / "kraken_SOLUSD_1h.csv.gz", index=False)
+    raw.to_csv(tmp_path / "kraken_DOTUSD_1d.csv", index=False)                           # hourly bars named daily
+    (tmp_path / "README.md").write_text("not data")
+    r = run_cli("data", "validate", "--replay", str(tmp_path), "--gaps")
+    assert r.returncode == 1
+    assert "kraken_SOLUSD_1h.csv.gz [1h] repaired: 299/300 rows" in r.stdout and "1 low > high (dropped; rows 10)" in r.stdout
+    assert "1 timestamp out of order (sorted; rows 101)" in r.stdout
+    assert "kraken_DOTUSD_1d.csv [1d] REFUSED" in r.stdout and "wrong file or wrong timeframe" in r.stdout
+    r = run_cli("data", "validate", "--replay", str(tmp_path), "--timeframe", "1h", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["counts"] == {"low_gt_high": 1, "out_of_order": 1}
+    r = run_cli("data", "validate", "--replay", str(tmp_path), "--timeframe", "1h", "--strict")
+    assert r.returncode == 1 and "row 10 (line 12, 2021-06-18T02:00:00Z): low > high" in r.stdout
+    assert run_cli("data", "validate", "--replay", str(tmp_path / "nope")).returncode == 2
+
+
+# --- loaders (in process) --------------------------------------------------------------------------
+
+def test_load_ohlcv_contract():
+    df = load_ohlcv("BTC/USD", "1h", start="2023-01-01", end="2023-01-31 23:00")
+    assert list(df.columns) == ["open", "high", "low", "close", "volume"] and df.index.name == "timestamp"
+    assert str(df.index.tz) == "UTC" and df.index.is_monotonic_increasing and df.index.is_unique and len(df) == 31 * 24
+    assert (df.dtypes == "float64").all()
+    with pytest.raises(DataNotFound, match="kraken_ADAUSD_1h"):
+        load_ohlcv("ADA/USD", "1h")
+    assert isinstance(DataNotFound("x"), FileNotFoundError)
+
+
+def test_replay_dir_and_timeframes(tmp_path):
+    src = pd.read_csv(OHLCV_DIR / "kraken_XBTUSD_1h.csv.gz", nrows=24 * 10)
+    src.to_csv(tmp_path / "kraken_XBTUSD_1h.csv.gz", index=False)
+    assert len(load_ohlcv("BTC/USD", "1h", data_dir=tmp_path)) == 240
+    assert len(load_ohlcv("BTC/USD", "4h", data_dir=tmp_path)) == 60
+    d1, rep = load_ohlcv_report("BTC/USD", "1d", data_dir=tmp_path)
+    assert len(d1) == 10 and rep.notes == ("resampled from 1h",)
+    np.testing.assert_allclose(d1.to_numpy(), _bundled("kraken_XBTUSD_1d.csv.gz").iloc[:10].to_numpy(), rtol=1e-9)
+    with pytest.raises(DataNotFound):
+        load_ohlcv("BTC/USD", "15m", data_dir=tmp_path)                                 # finer than anything there
+
+
+def test_15m_resampled_to_1h_matches_krakens_1h():
+    m15 = _bundled("kraken_XBTUSD_15m.csv.gz")
+    cmp = compare_bars(resample_ohlcv(m15, "1h", "15m"), _bundled())
+    assert cmp["common"] == 6551 and cmp["only_in_a"] == [] and cmp["only_in_b"] == []
+    assert cmp["ohlc_mismatches"] == 0 and cmp["volume_max_rel_diff"] < 1e-12
+
+
+def test_panel_reports_missing_and_fallback_pairs():
+    p = load_panel(["BTC/USD", "ADA/USD", "ETH/USD"], "1h", start="2021-01-01", end="2021-01-07 23:00")
+    assert p.symbols == ["BTC/USD", "ETH/USD"] and p.report.missing == ["ADA/USD"]
+    assert "binance" not in " ".join(p.report.sources.values())
+    p = load_panel(["BTC/USD", "ADA/USD"], "1h", start="2021-01-01", end="2021-01-07 23:00", sources=("kraken", "binance"))
+    assert p.symbols == ["BTC/USD", "ADA/USD"] and "FALLBACK binance" in p.report.sources["ADA/USD"]
+    assert len(p) == 7 * 24 and not p.close.isna().any().any()
+
+
+def test_strict_mode_names_file_and_row(tmp_path):
+    raw = pd.read_csv(OHLCV_DIR / "kraken_LTCUSD_1h.csv.gz", nrows=50)
+    raw.loc[7, "open"] = np.nan
+    raw.to_csv(tmp_path / "kraken_LTCUSD_1h.csv.gz", index=False)
+    with pytest.raises(DataValidationError, match=r"kraken_LTCUSD_1h.csv.gz: row 7 \(line 9, 2019-01-01T07:00:00Z\): NaN") as e:
+        load_ohlcv("LTC/USD", "1h", data_dir=tmp_path, strict=True)
+    assert (e.value.row, e.value.problem) == (7, "nan")
+    df, rep = load_ohlcv_report("LTC/USD", "1h", data_dir=tmp_path)
+    assert len(df) == 49 and rep.counts["nan"] == 1 and rep.gaps[0][1] == 1
+
+
+def test_parquet_round_trip(home):
+    df = _bundled().loc["2022-01-01":"2022-03-31"]
+    p = store_ohlcv(df, "BTC/USD", "1h", area="training", source="test")
+    assert p == dataset_file("BTC/USD", "1h", area="training") == home / "datasets/crypto/kraken_global/training/kraken_XBTUSD_1h.parquet"
+    pd.testing.assert_frame_equal(read_ohlcv_file(p), df)
+    pd.testing.assert_frame_equal(load_ohlcv("XBTUSD", "1h", data_dir=p.parent), df)
+    write_parquet(df.iloc[:10], p)
+    assert len(read_ohlcv_file(p)) == 10 and not list(p.parent.glob(".*.tmp"))
