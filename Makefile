@@ -29,10 +29,12 @@ $(STAMP): requirements.txt setup.py settings.ini
 
 install: $(STAMP) ## create .venv and install the pinned stack and the package
 
-run: $(STAMP) ## the main job
+run: $(STAMP) ## the main job: pre-flight, the paper trading service on the bundled Kraken data, then the nightly pipeline
 	$(BIN)/cryptotrader verify --config $(CONFIG)
-	$(BIN)/cryptotrader universe --config $(CONFIG)
-	$(BIN)/cryptotrader schedule --config $(CONFIG)
+	$(BIN)/cryptotrader paper --config $(CONFIG)
+	$(BIN)/cryptotrader nightly --config $(CONFIG) --force || [ $$? -eq 1 ]   # a FAIL verdict is a result, not an error
+	$(BIN)/cryptotrader models --config $(CONFIG)
+	$(BIN)/cryptotrader status --config $(CONFIG)
 
 test: $(STAMP) ## every check: nbdev sync, notebooks, pytest, nbval
 	$(MAKE) --no-print-directory sync-check nbtest pytest nbval
@@ -49,7 +51,7 @@ nbtest: $(STAMP) ## run every notebook in nbs/ (asserting cells)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP) ## integration and end-to-end tests in tests/
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 nbval: $(STAMP) ## execute the committed papermill notebooks with nbval
 	@nbs=$$(ls scheduled_runs/*.ipynb 2>/dev/null || true)

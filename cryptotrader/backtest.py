@@ -19,9 +19,9 @@ from .strategies import Selector, get_strategy, selector_params
 from .artifacts import atomic_write
 
 # %% auto #0
-__all__ = ['METRICS', 'bars_per_day', 'drifted', 'turnover', 'taker_fees', 'slippage_model', 'BacktestResult', 'run_backtest',
-           'max_drawdown', 'metrics', 'sweep', 'Split', 'walk_forward_splits', 'plot_report', 'buy_and_hold',
-           'strategy_weights', 'run_strategy', 'metrics_table', 'format_metrics', 'write_report']
+__all__ = ['METRICS', 'bars_per_day', 'drifted', 'turnover', 'taker_fees', 'bar_sigma', 'slippage_model', 'BacktestResult',
+           'run_backtest', 'max_drawdown', 'metrics', 'sweep', 'Split', 'walk_forward_splits', 'plot_report',
+           'buy_and_hold', 'strategy_weights', 'run_strategy', 'metrics_table', 'format_metrics', 'write_report']
 
 # %% ../nbs/25_backtest.ipynb #ff3059fe
 def bars_per_day(timeframe: str) -> float:
@@ -53,24 +53,32 @@ def taker_fees(symbols, universe: Universe, cfg: Config) -> np.ndarray:
     return np.array([universe[s].taker_fee(cfg.execution.fee_volume_30d) for s in symbols], dtype=float)
 
 def _trailing(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "(count, sum, sum of squares) of the non-NaN values of the `window` bars before each bar (numpy, causal)."
+    "(count, sum, sum of squares) of the non-NaN values of the `window` rows before each row (numpy, causal)."
     ok = ~np.isnan(x); v = np.where(ok, x, 0.0)
     cs = [np.vstack([np.zeros((1, x.shape[1])), np.cumsum(a, axis=0)]) for a in (ok.astype(float), v, v * v)]
-    hi = np.arange(x.shape[0]); lo = np.maximum(hi - window, 0)   # rows [t-window, t): strictly before bar t
+    hi = np.arange(x.shape[0]); lo = np.maximum(hi - window, 0)   # rows [t-window, t): strictly before row t
     return tuple(c[hi] - c[lo] for c in cs)
 
-def slippage_model(panel: Panel, cfg: Config, window: int = 24) -> pd.DataFrame:
-    "Slippage fraction per bar and pair for fills at that bar's open (half-spread + impact; from earlier bars only)."
-    s = cfg.execution.slippage
-    c = panel.close.to_numpy(dtype=float)
-    n, tot, _ = _trailing(c * panel.volume.to_numpy(dtype=float), window)
+def bar_sigma(close: pd.DataFrame, window: int = 24) -> np.ndarray:
+    "σ at each bar: std (ddof 0) of up to `window` one-bar log returns of closes before it; 0 with fewer than two."
+    c = close.ffill().to_numpy(dtype=float)
+    r = np.vstack([np.full((1, c.shape[1]), np.nan), np.diff(np.log(c), axis=0)])
+    k, s1, s2 = _trailing(r, window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        notional = tot / n
-        p = np.where(notional > 0, np.minimum(cfg.execution.starting_cash / notional, 1.0), 1.0)
-        r = np.vstack([np.full((1, c.shape[1]), np.nan), np.diff(np.log(pd.DataFrame(c).ffill().to_numpy()), axis=0)])
-        k, sr, sr2 = _trailing(r, window)
-        sigma = np.where(k >= 2, np.sqrt(np.maximum(sr2 - sr * sr / k, 0.0) / (k - 1)), 0.0)
-    return pd.DataFrame(s.half_spread_bps / 1e4 + s.impact_coef * p + s.vol_coef * sigma * np.sqrt(p), index=panel.close.index, columns=panel.close.columns)
+        return np.where(k >= 2, np.sqrt(np.maximum(s2 / k - (s1 / k) ** 2, 0.0)), 0.0)
+
+def _slippage(open_volume: np.ndarray, sigma: np.ndarray, traded, cfg: Config) -> np.ndarray:
+    "The slippage formula on arrays: quote volume at the open, σ, traded share of the starting cash."
+    s, ex = cfg.execution.slippage, cfg.execution
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.abs(traded) * ex.starting_cash / open_volume
+    part = np.where(np.isfinite(part), np.minimum(part, ex.max_volume_share), ex.max_volume_share)
+    return s.half_spread_bps / 1e4 + s.impact_coef * part + s.vol_coef * sigma
+
+def slippage_model(panel: Panel, cfg: Config, traded: np.ndarray | float = 1.0, window: int = 24) -> pd.DataFrame:
+    "Slippage fraction of a market fill at each bar's open, for `traded` (share of the starting cash) per bar and pair."
+    ov = panel.open.to_numpy(dtype=float) * panel.volume.to_numpy(dtype=float)
+    return pd.DataFrame(_slippage(ov, bar_sigma(panel.close, window), traded, cfg), index=panel.close.index, columns=panel.close.columns)
 
 # %% ../nbs/25_backtest.ipynb #54b3713f
 @dataclass(frozen=True)
@@ -117,11 +125,13 @@ def _simulate(ws: list[pd.DataFrame], panel: Panel, universe: Universe, cfg: Con
     import vectorbt as vbt
     g, n = len(ws), panel.close.shape[1]
     idx = _naive(panel.close.index)
-    close = panel.close.ffill().bfill().to_numpy()          # before a pair's first bar: its first price (weight is 0 there)
-    price = panel.open.where(panel.open.notna(), panel.close).ffill().bfill().to_numpy()
+    close = panel.close.ffill().bfill().fillna(1.0).to_numpy()   # before a pair's first bar: its first price; no bar at all: 1 (weight is 0 there)
+    price = panel.open.where(panel.open.notna(), panel.close).ffill().bfill().fillna(1.0).to_numpy()
     fee = taker_fees(list(panel.close.columns), universe, cfg) if fees else np.zeros(n)
-    slip = np.tile(slippage_model(panel, cfg).to_numpy(), (1, g)) if slippage else 0.0
     size = np.hstack([_orders(w, min_trade).to_numpy() for w in ws])
+    traded = np.hstack([(w - w.shift(1).fillna(0.0)).abs().shift(1).fillna(0.0).to_numpy() for w in ws])   # filled one bar later
+    ov = np.tile(panel.open.to_numpy(dtype=float) * panel.volume.to_numpy(dtype=float), (1, g))
+    slip = _slippage(ov, np.tile(bar_sigma(panel.close), (1, g)), traded, cfg) if slippage else 0.0
     cols = list(panel.close.columns) if g == 1 else None
     df = lambda a: pd.DataFrame(a, index=idx, columns=cols)
     pf = vbt.Portfolio.from_orders(df(np.tile(close, (1, g))), df(size), size_type="targetpercent", direction="longonly",
@@ -132,9 +142,9 @@ def _simulate(ws: list[pd.DataFrame], panel: Panel, universe: Universe, cfg: Con
     o = pf.orders.records_arr
     grp = o["col"] // n
     before = np.vstack([np.full((1, g), init_cash or cfg.execution.starting_cash), value[:-1]])
-    traded = np.abs(o["size"] * o["price"]) / before[o["idx"], grp]
+    share = np.abs(o["size"] * o["price"]) / before[o["idx"], grp]
     days = len(idx) / bars_per_day(panel.timeframe)
-    to = 0.5 * np.bincount(grp, weights=traded, minlength=g) / days if len(idx) else np.zeros(g)
+    to = 0.5 * np.bincount(grp, weights=share, minlength=g) / days if len(idx) else np.zeros(g)
     return pf, value, exposure, to, np.bincount(grp, minlength=g), fee
 
 def run_backtest(weights: pd.DataFrame, panel: Panel, universe: Universe | None = None, cfg: Config | None = None,

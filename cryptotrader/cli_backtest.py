@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, sys
 from pathlib import Path
 from .cli import EXIT_OK, _add_config, command
-from .config import data_paths, load_config
+from .config import load_config
+from .universe import load_universe
 
 # %% auto #0
 __all__ = ['cmd_backtest']
@@ -23,6 +24,7 @@ def _backtest_args(p):
     p.add_argument("--end", default=None, help="last bar, ISO date/time UTC, inclusive (default: the last bar of the data)")
     p.add_argument("--timeframe", default=None, help="bar size of the files to read: 15m, 1h, 4h, 1d, … (default: the config's timeframe)")
     p.add_argument("--replay", type=Path, default=None, metavar="DIR", help="a folder of <exchange>_<ALTNAME>_<tf>.csv.gz/.parquet files (default: the bundled data/ohlcv)")
+    p.add_argument("--benchmark", default=None, metavar="PAIR", help="the regime engine's and buy-and-hold's pair (default: the config's universe.benchmark)")
     p.add_argument("--fallback", action="store_true", help="also use the labelled non-Kraken files (Binance) for pairs without Kraken data")
     p.add_argument("--report", type=Path, default=None, metavar="PATH", help="write the report here, .html or .png (default: the data root's artifacts/…/reports/)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
@@ -48,8 +50,9 @@ def cmd_backtest(args) -> int:
     from cryptotrader.data import load_panel, timeframe_ms
     from cryptotrader.features import compute_features
     from cryptotrader.strategies import get_strategy
-    from cryptotrader.universe import load_universe
     cfg = load_config(args.config)
+    if args.benchmark:
+        cfg = cfg.model_copy(update={"universe": cfg.universe.model_copy(update={"benchmark": load_universe(cfg, symbols=[args.benchmark]).symbols[0]})})
     name = args.strategy
     if name not in ("selector", "buy_and_hold"): get_strategy(name)      # unknown name: exit 2 before loading anything
     tf = args.timeframe or cfg.timeframe
@@ -59,7 +62,7 @@ def cmd_backtest(args) -> int:
     panel = load_panel(uni.symbols, tf, args.replay, args.start, args.end, sources=("kraken", "binance") if args.fallback else ("kraken",))
     if not len(panel.symbols) or len(panel) < 2:
         raise ValueError(f"no {tf} data for {', '.join(uni.symbols)} between {args.start or 'the start'} and {args.end or 'the end'}"
-                         f" in {args.replay or 'the bundled data'}")
+                         f" in {args.replay or 'the bundled data'}" + ("" if args.fallback else " (--fallback also reads the labelled Binance files)"))
     for sym, why in panel.report.missing_pairs: print(f"note: {sym} left out: {why}", file=sys.stderr)
     feats = compute_features(panel)
     results = {name: run_strategy(name, panel, cfg, uni, features=feats)}

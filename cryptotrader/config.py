@@ -15,11 +15,12 @@ import cryptotrader
 from .log import register_secret
 
 # %% auto #0
-__all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'LAYOUT',
-           'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig', 'ExecutionConfig', 'GateConfig',
-           'NightlyConfig', 'PathsConfig', 'LiveConfig', 'parse_duration', 'RegimeParams', 'Config', 'ConfigError',
-           'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths',
-           'data_paths', 'CredentialsError', 'Credentials', 'load_credentials']
+__all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
+           'STRATEGY_NAMES', 'LAYOUT', 'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig',
+           'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'parse_duration',
+           'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError', 'format_validation_error',
+           'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'CredentialsError',
+           'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
@@ -167,7 +168,51 @@ class RegimeParams(_Section):
         if parse_duration(self.vol_rank_min) > parse_duration(self.vol_rank_window): raise ValueError("vol_rank_min must not exceed vol_rank_window")
         return self
 
-# %% ../nbs/01_config.ipynb #871ed1c6
+# %% ../nbs/01_config.ipynb #bac29a7c
+REGIME_NAMES = ("RISK_ON", "RISK_OFF", "PANIC")
+STRATEGY_NAMES = ("trend_following", "cross_sectional_momentum", "mean_reversion", "breakout", "volatility_targeting",
+                  "defensive", "ml_filtered")
+
+class Allocation(_Section):
+    "One strategy and its share of the book in a regime."
+    strategy: str
+    weight: float = Field(gt=0, le=1)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, v):
+        if v not in STRATEGY_NAMES:
+            close = difflib.get_close_matches(v, STRATEGY_NAMES, n=1)
+            raise ValueError(f"unknown strategy {v!r}" + (f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(STRATEGY_NAMES)}"))
+        return v
+
+def _alloc(*pairs) -> tuple[Allocation, ...]: return tuple(Allocation(strategy=s, weight=w) for s, w in pairs)
+
+class SelectorParams(_Section):
+    "Which 1–2 strategies run in each regime, and their weights (sum ≤ 1)."
+    RISK_ON: tuple[Allocation, ...] = _alloc(("trend_following", 0.5), ("cross_sectional_momentum", 0.5))
+    RISK_OFF: tuple[Allocation, ...] = _alloc(("mean_reversion", 0.5), ("defensive", 0.5))
+    PANIC: tuple[Allocation, ...] = _alloc(("defensive", 1.0))
+
+    @field_validator(*REGIME_NAMES, mode="before")
+    @classmethod
+    def _as_tuple(cls, v): return tuple(Allocation(**a) if isinstance(a, dict) else a for a in v) if isinstance(v, list) else v
+
+    @field_validator(*REGIME_NAMES)
+    @classmethod
+    def _one_or_two(cls, v):
+        names = [a.strategy for a in v]
+        if not 1 <= len(v) <= 2: raise ValueError(f"a regime runs 1 or 2 strategies, got {len(v)}")
+        if len(set(names)) != len(names): raise ValueError(f"strategy listed twice: {names}")
+        if sum(a.weight for a in v) > 1 + 1e-9: raise ValueError(f"weights sum to {sum(a.weight for a in v):g} > 1")
+        return v
+
+    def allocations(self, regime: str) -> tuple[Allocation, ...]:
+        "The strategies and weights of `regime`."
+        if regime not in REGIME_NAMES: raise ValueError(f"unknown regime {regime!r}; expected one of {', '.join(REGIME_NAMES)}")
+        return getattr(self, regime)
+
+# %% ../nbs/01_config.ipynb #d3197173
 class Config(_Section):
     "A whole environment: identical schema for paper and live."
     env: str
@@ -183,6 +228,7 @@ class Config(_Section):
     paths: PathsConfig = PathsConfig()
     live: LiveConfig = LiveConfig()
     regime: RegimeParams = RegimeParams()
+    selector: SelectorParams = SelectorParams()
 
     @model_validator(mode="after")
     def _env_matches_mode(self):
@@ -192,7 +238,7 @@ class Config(_Section):
             raise ValueError(f"env {self.env!r} does not match mode {self.mode!r}")
         return self
 
-# %% ../nbs/01_config.ipynb #456cac79
+# %% ../nbs/01_config.ipynb #c9ce1c0a
 class ConfigError(ValueError):
     "A config file is missing, unparsable or invalid; the message names the file and the field."
 
@@ -225,7 +271,7 @@ def format_validation_error(source: str | Path, e: ValidationError, model: type[
     "One line: `<file>: <field>: <problem>; ...`"
     return f"{source}: " + "; ".join(_describe(err, model) for err in e.errors())
 
-# %% ../nbs/01_config.ipynb #d3197173
+# %% ../nbs/01_config.ipynb #e8b9e611
 def parse_config(data: Any, source: str | Path = "<config>") -> Config:
     "Validate a mapping into a `Config`, raising `ConfigError` naming `source` and the field."
     if not isinstance(data, dict): raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
@@ -245,7 +291,7 @@ def load_config(path: str | Path = PAPER_CONFIG) -> Config:
         raise ConfigError(f"{path}: invalid YAML: {at}{getattr(e, 'problem', None) or e}") from None
     return parse_config(data, path)
 
-# %% ../nbs/01_config.ipynb #b9fa289c
+# %% ../nbs/01_config.ipynb #be042a71
 LAYOUT = {"artifacts": ("models", "candidates", "validations", "shadow", "reports"),
           "logs": ("observations", "trades", "approvals", "registry"),
           "datasets": ("training", "validation", "live")}
@@ -285,7 +331,7 @@ def data_paths(cfg: Config | None = None, environ: dict | None = None) -> DataPa
     "The `DataPaths` for a config (honouring CRYPTOTRADER_HOME)."
     return DataPaths(data_root(cfg, environ))
 
-# %% ../nbs/01_config.ipynb #be042a71
+# %% ../nbs/01_config.ipynb #82b6be48
 class CredentialsError(ConfigError):
     "Credentials are missing, malformed, or stored unsafely."
 

@@ -4,9 +4,9 @@
 
 # %% ../nbs/35_engine.ipynb #ae5cd8e4
 from __future__ import annotations
-import logging, math
+import functools, logging, math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable
 import numpy as np
@@ -96,6 +96,7 @@ class TradingEngine:
         self.tf = timeframe_delta(cfg.timeframe).to_pytimedelta()
         self.log = logger or get_logger("engine")
         self.quote = "USD"
+        self._st: dict = {}        # the engine's ledger state (`get_state`), as last read or written; dropped on an exception
 
     def __repr__(self): return f"TradingEngine({self.cfg.env}, {type(self.broker).__name__}, last bar {self.ledger.last_bar()})"
 
@@ -132,36 +133,56 @@ TradingEngine._record_events, TradingEngine._holdings = _record_events, _holding
 # %% ../nbs/35_engine.ipynb #25a812ba
 def _step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     "Process the bars of time `ts` (one per pair that traded) in one ledger transaction."
-    ts = to_utc(ts)
+    if not (type(ts) is datetime and ts.tzinfo is timezone.utc): ts = to_utc(ts)
     last = self.ledger.last_bar()
     if last is not None and ts <= last: return StepResult(ts, float("nan"), skipped=True)   # already in the ledger (restart)
-    L, st = self.ledger, self.ledger.get_state
-    with L.bar_transaction(ts):
-        self.broker.on_bars(bars)
-        fills = self._record_events()
-        marks = {b.symbol: b.close for b in bars}
-        marks.update({s: v for s, v in (st("marks") or {}).items() if s not in marks})
-        equity = float(L.record_equity(ts, self.broker.balances(), marks, self.quote))
-        day = ts.strftime("%Y-%m-%d")
-        if st("day") != day: L.set_state("day", day); L.set_state("day_start_equity", equity)
-        peak = max(equity, st("peak_equity") or equity); L.set_state("peak_equity", peak)
-        L.set_state("marks", marks)
-        res = StepResult(ts, equity, fills=fills)
-        decide_at = ts + self.tf
-        if self.scheduler.in_training_window(decide_at):
-            if not st("paused"):
-                n = self.broker.cancel_all(); self._record_events()
-                L.set_state("paused", True)
-                L.log_event("pause", decide_at, reason="training window", cancelled=n, resumes_at=iso_utc(self.scheduler.next_change(decide_at)))
-                log_event(self.log, "trading paused for the training window", at=iso_utc(decide_at), cancelled=n)
-            res.paused = True
-            return res
-        if st("paused"):
-            L.set_state("paused", False); L.log_event("resume", decide_at)
-            log_event(self.log, "trading resumed", at=iso_utc(decide_at))
-        return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak)
+    try:
+        with self.ledger.bar_transaction(ts): return self._bar_work(ts, bars)
+    except BaseException:
+        self._st = {}                         # the bar was rolled back: re-read the state from the ledger
+        raise
 
-TradingEngine.step = _step
+def _get(self: TradingEngine, key: str):
+    "A state value (cached; the ledger's `get_state` on first use)."
+    st = self._st
+    if key not in st: st[key] = self.ledger.get_state(key)
+    return st[key]
+
+def _put(self: TradingEngine, key: str, value) -> None:
+    "Set a state value; the ledger writes it only if it changed (the stored row is the same either way)."
+    if key in self._st and self._st[key] == value and type(self._st[key]) is type(value): return
+    self.ledger.set_state(key, value); self._st[key] = value
+
+@functools.lru_cache(maxsize=1024)
+def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
+
+def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
+    L, st = self.ledger, self._get
+    self.broker.on_bars(bars)
+    fills = self._record_events()
+    marks = dict(st("marks") or {})
+    for b in bars: marks[b.symbol] = b.close
+    equity = float(L.record_equity(ts, self.broker.balances(), marks, self.quote))
+    day = _day_of(ts.date())
+    if st("day") != day: self._put("day", day); self._put("day_start_equity", equity)
+    peak = max(equity, st("peak_equity") or equity); self._put("peak_equity", peak)
+    self._put("marks", marks)
+    res = StepResult(ts, equity, fills=fills)
+    decide_at = ts + self.tf
+    if self.scheduler.in_training_window(decide_at):
+        if not st("paused"):
+            n = self.broker.cancel_all(); self._record_events()
+            self._put("paused", True)
+            L.log_event("pause", decide_at, reason="training window", cancelled=n, resumes_at=iso_utc(self.scheduler.next_change(decide_at)))
+            log_event(self.log, "trading paused for the training window", at=iso_utc(decide_at), cancelled=n)
+        res.paused = True
+        return res
+    if st("paused"):
+        self._put("paused", False); L.log_event("resume", decide_at)
+        log_event(self.log, "trading resumed", at=iso_utc(decide_at))
+    return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak)
+
+TradingEngine.step, TradingEngine._bar_work, TradingEngine._get, TradingEngine._put = _step, _bar_work, _get, _put
 
 # %% ../nbs/35_engine.ipynb #be08ce28
 def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float) -> StepResult:
@@ -169,17 +190,23 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     target, regime, active, vols = self.signals.at(ts) if self.signals is not None else ({}, "RISK_OFF", "", {})
     target = {s: w for s, w in target.items() if s in marks}
     hold, cash = self._holdings()
-    cur, _ = current_weights(hold, cash, marks)
+    cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak)
     res.regime, res.active, res.state = regime, active, dec.state.value
+    prev = self._get("risk_state") or RiskState.NORMAL.value
+    if dec.state.value != prev:          # a change of state is an event, with its reason
+        self._put("risk_state", dec.state.value)
+        L.log_event("risk_state", frm=prev, to=dec.state.value,
+                    reason=next((d.reason for d in dec.denials if d.rule in ("kill_switch", "reduce_only")), "limits clear"))
     for d in dec.denials:
-        if d.rule not in SIZING_RULES:   # sizing is routine; limits are events
-            L.log_event("risk_denial", rule=d.rule, symbol=d.symbol, requested=round(d.requested, 6), allowed=round(d.allowed, 6), reason=d.reason)
+        if d.rule in SIZING_RULES: continue                                        # sizing is routine, not an event
+        if d.rule in ("kill_switch", "reduce_only") and dec.state.value == prev: continue   # the state persists: logged when it began
+        L.log_event("risk_denial", rule=d.rule, symbol=d.symbol, requested=round(d.requested, 6), allowed=round(d.allowed, 6), reason=d.reason)
     if dec.state is RiskState.HALTED:
         n = self.broker.cancel_all(); self._record_events()
         if n: L.log_event("halt_cancel", cancelled=n)
     else:
-        orders, skipped = rebalance_orders(dec.weights, hold, cash, marks, self.universe, ts, strategy=active or "engine",
+        orders, skipped = rebalance_orders(dec.weights, hold, cash, marks, self.universe, ts, strategy=active or "engine", equity=eq_now,
                                            min_trade_fraction=self.min_trade_fraction)
         for o in orders:
             ok, why = self.risk.allow_new_order(len(self.broker.open_orders()))
@@ -197,8 +224,8 @@ TradingEngine._decide = _decide
 def panel_bars(panel: Panel) -> Iterable[tuple[datetime, list[Bar]]]:
     "The panel as (ts, bars of the pairs with a bar at ts), in time order — fast columnar iteration."
     syms, tf = panel.symbols, panel.timeframe
-    cols = [np.asarray(getattr(panel, k).to_numpy(dtype=float)) for k in ("open", "high", "low", "close", "volume")]
-    o, h, l, c, v = cols
-    for i, ts in enumerate(panel.index.to_pydatetime()):
-        bars = [Bar(s, ts, o[i, j], h[i, j], l[i, j], c[i, j], v[i, j], tf) for j, s in enumerate(syms) if c[i, j] == c[i, j]]
+    rows = zip(panel.index.to_pydatetime().tolist(), *(getattr(panel, k).to_numpy(dtype=float).tolist()
+                                                        for k in ("open", "high", "low", "close", "volume")))
+    for ts, o, h, l, c, v in rows:       # plain Python floats, row by row (no numpy scalar per value)
+        bars = [Bar(s, ts, o[j], h[j], l[j], x, v[j], tf) for j, (s, x) in enumerate(zip(syms, c)) if x == x]
         if bars: yield ts, bars

@@ -221,7 +221,9 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
               panel: Panel,           # bars covering the metadata's panel_range (warm-up + held-out period)
               clock: Clock | None = None,  # stamps validated_at
               write: bool = True,     # record validations/<id>.json (+ .ready on PASS)
-              universe=None) -> ValidationRecord:
+              universe=None,
+              twins: int = 0,         # also refit this many shuffled-label twins and store their held-out Sharpe (evidence, not a gate)
+              ) -> ValidationRecord:
     "Run the four gates in order and record the verdict; gates 3–4 run only if 1–2 passed."
     check_model_id(model_id)
     d = candidate_dir(store, model_id)
@@ -237,6 +239,10 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
             g3 = GateResult(g3.name, g3.passed, g3.value, g3.threshold, g3.detail,
                             {"metrics": ev.result.metrics, "baseline": ev.baseline.metrics, "buy_and_hold": ev.buy_hold.metrics if ev.buy_hold else None,
                              "period": man["oos_range"]})
+            if twins:
+                tw = shuffled_twins(store, model_id, cfg, panel, n=twins, seed=model.params.seed)
+                g3.extra["shuffled_twins"] = {"n": int(twins), "sharpe": [float(x) for x in tw.sharpe], "candidate_above": int((tw.sharpe < g3.value["sharpe"]).sum()),
+                                              "would_pass": int(((tw.sharpe >= cfg.gates.min_sharpe) & (tw.max_drawdown <= cfg.gates.max_drawdown)).sum())}
             g4 = gate_risk(ev.weights, ev.panel.close, ev.panel.timeframe, cfg.gates)
         except (IntegrityError, ValueError, KeyError) as e:
             g3, g4 = not_run("oos_metrics", f"{type(e).__name__}: {e}"), not_run("risk", "the held-out evaluation failed")

@@ -19,7 +19,7 @@ from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['HISTORY', 'LOCK', 'KERNEL', 'NightlyRefused', 'NightlyResult', 'resolve_as_of', 'nightly_lock', 'execute_notebook',
-           'render_html', 'run_nightly']
+           'render_html', 'write_run_config', 'run_nightly', 'last_nightly']
 
 # %% ../nbs/45_nightly.ipynb #c32461d4
 HISTORY = "registry/training_history.jsonl"   # under logs/crypto/kraken_global/
@@ -53,7 +53,14 @@ def resolve_as_of(value: str | datetime | None, clock: Clock, cfg: Config) -> da
         return to_utc(f"{value.strip()}T{cfg.schedule.training_window_start}:00Z")
     return to_utc(value)
 
-# %% ../nbs/45_nightly.ipynb #cf83d781
+def _data_end(cfg: Config, data_dir=None) -> datetime | None:
+    "Close time of the benchmark's last bar in `data_dir` (None if it has none)."
+    from cryptotrader.data import load_ohlcv, timeframe_delta
+    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir)
+    except (FileNotFoundError, ValueError): return None
+    return to_utc(df.index[-1] + timeframe_delta(cfg.timeframe)) if len(df) else None
+
+# %% ../nbs/45_nightly.ipynb #7a32f901
 @contextmanager
 def nightly_lock(paths: DataPaths) -> Iterator[Path]:
     "Hold the nightly lock, or raise `NightlyRefused` if another run holds it."
@@ -66,7 +73,7 @@ def nightly_lock(paths: DataPaths) -> Iterator[Path]:
         yield p
     finally: os.close(fd)
 
-# %% ../nbs/45_nightly.ipynb #6d1225c0
+# %% ../nbs/45_nightly.ipynb #9f764c04
 def execute_notebook(src: Path, out: Path, parameters: dict, cwd: Path = PROJECT_ROOT, timeout: float | None = None) -> str | None:
     "Run `src` with papermill into `out`; returns None on success, else the error (one line)."
     import papermill as pm
@@ -86,9 +93,14 @@ def render_html(nb_path: Path, html_path: Path) -> Path | None:
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(nb_path), as_version=4))
     return atomic_write(html_path, body.encode("utf-8"))
 
-# %% ../nbs/45_nightly.ipynb #e8382a2a
+# %% ../nbs/45_nightly.ipynb #47c2a013
+def write_run_config(cfg: Config, path: Path) -> Path:
+    "The validated config the notebooks load (reports/<id>/config.yaml): exactly the caller's `cfg`, defaults filled in."
+    import yaml
+    return atomic_write(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).encode())
+
 def _parameters(cfg: Config, config_path, root: Path, data_dir, as_of: datetime, model_id: str, clock: Clock) -> tuple[dict, dict]:
-    common = {"artifact_root": str(root), "config_path": str(Path(config_path).absolute()) if config_path else None,
+    common = {"artifact_root": str(root), "config_path": str(Path(config_path).absolute()),
               "data_dir": str(Path(data_dir).absolute()) if data_dir else None}
     train = {"as_of": iso_utc(as_of), "pairs": list(cfg.universe.pairs), "timeframe": cfg.timeframe,
              "lookback": cfg.nightly.lookback_days, "seed": cfg.execution.seed, **common}
@@ -98,39 +110,49 @@ def _parameters(cfg: Config, config_path, root: Path, data_dir, as_of: datetime,
 def _record(paths: DataPaths, res: NightlyResult) -> None:
     ArtifactStore.for_area(paths, "logs").append_line(HISTORY, json.dumps(res.to_dict(), sort_keys=True, default=str))
 
-# %% ../nbs/45_nightly.ipynb #47c2a013
+# %% ../nbs/45_nightly.ipynb #1af617f0
 def run_nightly(cfg: Config,                    # the environment (window, notebooks, lookback, data root)
                 clock: Clock,                   # injected time: the window check, the default as-of, stamps
                 as_of: str | datetime | None = None,  # the training as-of (default: the clock's now)
                 force: bool = False,            # run even outside the training window
-                config_path: str | Path | None = None,  # passed to the notebooks (default: the paper config)
+                config_path: str | Path | None = None,  # where `cfg` came from (recorded; the notebooks get `cfg` itself)
                 data_dir: str | Path | None = None,     # OHLCV folder (default: the bundled data)
                 paths: DataPaths | None = None,         # data root (default: the config's, honouring CRYPTOTRADER_HOME)
                 ) -> NightlyResult:
     "Train then validate a candidate with papermill, render both notebooks to HTML, record the run."
     started, t0 = to_utc(clock.now()), time.perf_counter()
+    capped = as_of is None and _data_end(cfg, data_dir)
     as_of = resolve_as_of(as_of, clock, cfg)           # bad input raises ValueError before anything happens
+    if capped and capped < as_of:                      # replayed/bundled data ends before now: train on what there is
+        log_event(get_logger("nightly"), "as-of capped at the end of the data", requested=iso_utc(as_of), data_end=iso_utc(capped))
+        as_of = capped
     paths = (paths or data_paths(cfg)).create()
     from cryptotrader.ml import model_id_for
     model_id = model_id_for(as_of)
     res = NightlyResult("REFUSED", 1, model_id, iso_utc(as_of), iso_utc(started))
+    res.paths["config_source"] = str(config_path) if config_path else None
     sched = Scheduler.from_config(cfg, clock)
     if not force and not sched.in_training_window():
         res.error = f"refused at {iso_utc(started)}: outside the training window {sched.window} (next change {iso_utc(sched.next_change())}); use --force to run anyway"
         _record(paths, res); return res
+    from cryptotrader.registry import MANIFEST, candidate_dir
+    if (candidate_dir(ArtifactStore.for_area(paths), model_id) / MANIFEST).exists():
+        res.error = f"refused: candidate {model_id} already exists (its evidence is kept); run with another --as-of"
+        _record(paths, res); return res
     try:
-        with nightly_lock(paths): return _run_locked(cfg, clock, as_of, model_id, config_path or PAPER_CONFIG, data_dir, paths, res, t0)
+        with nightly_lock(paths): return _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0)
     except NightlyRefused as e:
         res.error = str(e); _record(paths, res); return res
 
-# %% ../nbs/45_nightly.ipynb #1af617f0
-def _run_locked(cfg, clock, as_of, model_id, config_path, data_dir, paths, res, t0) -> NightlyResult:
+# %% ../nbs/45_nightly.ipynb #a8e6f6d5
+def _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0) -> NightlyResult:
     store = ArtifactStore.for_area(paths)
     rep = store.resolve(f"reports/{check_model_id(model_id)}")
     rep.mkdir(parents=True, exist_ok=True)
-    ptrain, pval = _parameters(cfg, config_path, paths.root, data_dir, as_of, model_id, clock)
+    run_cfg = write_run_config(cfg, rep / "config.yaml")     # the notebooks see the caller's config, whatever file it came from
+    ptrain, pval = _parameters(cfg, run_cfg, paths.root, data_dir, as_of, model_id, clock)
     timeout = cfg.nightly.timeout_minutes * 60
-    res.paths = {"candidate": str(store.resolve(f"candidates/{model_id}")), "reports": str(rep),
+    res.paths = {**res.paths, "candidate": str(store.resolve(f"candidates/{model_id}")), "reports": str(rep),
                  "validation": str(validation_path(store, model_id)), "ready": str(validation_path(store, model_id, ready=True))}
     log_event(get_logger("nightly"), "nightly_started", model_id=model_id, as_of=res.as_of)
     steps = [("train", resolve_path(cfg.nightly.train_notebook), ptrain), ("validate", resolve_path(cfg.nightly.validate_notebook), pval)]
@@ -157,3 +179,14 @@ def _run_locked(cfg, clock, as_of, model_id, config_path, data_dir, paths, res, 
     _record(paths, res)
     log_event(get_logger("nightly"), "nightly_finished", model_id=model_id, status=res.status, seconds=res.timings["total"])
     return res
+
+# %% ../nbs/45_nightly.ipynb #e387e02a
+def last_nightly(paths: DataPaths) -> dict | None:
+    "The most recent nightly run recorded under `paths` (None if there is none)."
+    p = paths.logs / HISTORY
+    if not p.is_file(): return None
+    lines = [l for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+    for l in reversed(lines):
+        try: return json.loads(l)
+        except ValueError: continue
+    return None

@@ -127,8 +127,15 @@ def _apply(self: RiskManager, target: dict[str, float], current: dict[str, float
 SIZING_RULES = frozenset({"vol_target", "max_pair_weight", "max_gross_exposure"})  # routine sizing: logged at DEBUG
 
 def _logged(self: RiskManager, d: RiskDecision) -> RiskDecision:
+    "Log every denial (DEBUG for routine sizing and for a state that persists), and each change of state at WARNING."
+    new_state = d.state is not getattr(self, "_state", RiskState.NORMAL)
+    if new_state:
+        why = next((x.reason for x in d.denials if x.rule in ("kill_switch", "reduce_only")), "limits clear")
+        log_event(self.log, f"risk state {d.state.value}", logging.WARNING if d.state is not RiskState.NORMAL else logging.INFO, reason=why)
+        self._state = d.state
     for x in d.denials:
-        log_event(self.log, "risk denial", logging.DEBUG if x.rule in SIZING_RULES else logging.WARNING, rule=x.rule, symbol=x.symbol,
+        quiet = x.rule in SIZING_RULES or (x.rule in ("reduce_only", "kill_switch") and not new_state)
+        log_event(self.log, "risk denial", logging.DEBUG if quiet else logging.WARNING, rule=x.rule, symbol=x.symbol,
                   requested=round(x.requested, 6), allowed=round(x.allowed, 6), reason=x.reason)
     return d
 

@@ -8,7 +8,8 @@ import difflib
 from typing import ClassVar
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from .config import Allocation, SelectorParams
 from .data import Panel
 from .features import Features
 from .regime import REGIMES
@@ -17,8 +18,8 @@ from .regime import REGIMES
 __all__ = ['INTERFACE_VERSION', 'STRATEGIES', 'StrategyParams', 'finalize_weights', 'Strategy', 'register', 'get_strategy',
            'latch', 'slot_weight', 'on_schedule', 'TrendParams', 'TrendFollowing', 'MomentumParams',
            'CrossSectionalMomentum', 'MeanReversionParams', 'MeanReversion', 'BreakoutParams', 'Breakout',
-           'VolTargetParams', 'VolatilityTargeting', 'DefensiveParams', 'Defensive', 'Allocation', 'SelectorParams',
-           'selector_params', 'no_new_longs_in_panic', 'Selector', 'selector_weights']
+           'VolTargetParams', 'VolatilityTargeting', 'DefensiveParams', 'Defensive', 'selector_params',
+           'no_new_longs_in_panic', 'Selector', 'selector_weights']
 
 # %% ../nbs/22_strategies.ipynb #cbc627cb
 INTERFACE_VERSION = 1
@@ -199,46 +200,6 @@ class Defensive(Strategy):
         return w
 
 # %% ../nbs/22_strategies.ipynb #f003614c
-class Allocation(BaseModel):
-    "One strategy and its share of the book in a regime."
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-    strategy: str
-    weight: float = Field(gt=0, le=1)
-
-    @field_validator("strategy")
-    @classmethod
-    def _known(cls, v):
-        if v not in STRATEGIES: get_strategy(v)  # raises with a suggestion
-        return v
-
-def _alloc(*pairs) -> tuple[Allocation, ...]: return tuple(Allocation(strategy=s, weight=w) for s, w in pairs)
-
-class SelectorParams(BaseModel):
-    "Which 1–2 strategies run in each regime, and their weights (sum ≤ 1)."
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-    RISK_ON: tuple[Allocation, ...] = _alloc(("trend_following", 0.5), ("cross_sectional_momentum", 0.5))
-    RISK_OFF: tuple[Allocation, ...] = _alloc(("mean_reversion", 0.5), ("defensive", 0.5))
-    PANIC: tuple[Allocation, ...] = _alloc(("defensive", 1.0))
-
-    @field_validator(*REGIMES, mode="before")
-    @classmethod
-    def _as_tuple(cls, v): return tuple(Allocation(**a) if isinstance(a, dict) else a for a in v) if isinstance(v, list) else v
-
-    @field_validator(*REGIMES)
-    @classmethod
-    def _one_or_two(cls, v):
-        names = [a.strategy for a in v]
-        if not 1 <= len(v) <= 2: raise ValueError(f"a regime runs 1 or 2 strategies, got {len(v)}")
-        if len(set(names)) != len(names): raise ValueError(f"strategy listed twice: {names}")
-        if sum(a.weight for a in v) > 1 + 1e-9: raise ValueError(f"weights sum to {sum(a.weight for a in v):g} > 1")
-        return v
-
-    def allocations(self, regime: str) -> tuple[Allocation, ...]:
-        "The strategies and weights of `regime`."
-        if regime not in REGIMES: raise ValueError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
-        return getattr(self, regime)
-
-# %% ../nbs/22_strategies.ipynb #0de3c98e
 def selector_params(cfg=None) -> SelectorParams:
     "The `selector:` section of a config as `SelectorParams` (the defaults when the config has none)."
     sec = getattr(cfg, "selector", None) if cfg is not None else None
@@ -246,7 +207,7 @@ def selector_params(cfg=None) -> SelectorParams:
     if isinstance(sec, SelectorParams): return sec
     return SelectorParams.model_validate(sec.model_dump() if hasattr(sec, "model_dump") else dict(sec))
 
-# %% ../nbs/22_strategies.ipynb #923b5318
+# %% ../nbs/22_strategies.ipynb #f7ac3e30
 def no_new_longs_in_panic(weights: pd.DataFrame, regimes: pd.Series) -> pd.DataFrame:
     "Within each run of PANIC bars, cap every pair at its running minimum since the bar before the run."
     panic = (regimes.reindex(weights.index) == "PANIC").to_numpy()
@@ -255,7 +216,7 @@ def no_new_longs_in_panic(weights: pd.DataFrame, regimes: pd.Series) -> pd.DataF
     capped[(run == 0).to_numpy()] = 0.0                       # PANIC from the very first bar: stay in cash
     return weights.where(pd.Series(~panic, index=weights.index), capped, axis=0)
 
-# %% ../nbs/22_strategies.ipynb #779a4094
+# %% ../nbs/22_strategies.ipynb #48757af8
 class Selector:
     "Regime → 1–2 strategies with weights; combines their target weights bar by bar."
     def __init__(self, params: SelectorParams | None = None, strategy_params: dict[str, StrategyParams | dict] | None = None):

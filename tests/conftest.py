@@ -22,3 +22,11 @@ def run_cli(*args, env=None, cwd=None, timeout=120):
     "Run the installed `cryptotrader` console script as a user would; returns CompletedProcess."
     e = {**os.environ, **(env or {})}
     return subprocess.run([str(BIN / "cryptotrader"), *args], capture_output=True, text=True, env=e, cwd=cwd or ROOT, timeout=timeout)
+
+
+def json_tail(text: str):
+    "The JSON document that starts on the first line beginning with '{' (commands print text before --json output)."
+    import json
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, l in enumerate(lines) if l.startswith("{"))
+    return json.loads("".join(lines[start:]))

@@ -130,3 +130,18 @@ def test_selector_invariants(small, data):
     assert (a >= 0).all() and (a.sum(axis=1) <= 1 + 1e-9).all()
     assert (a[1:][panic[1:]] <= a[:-1][panic[1:]] + 1e-12).all()         # PANIC never adds long exposure
     if panic[0]: assert (a[0] == 0).all()
+
+
+def test_slippage_is_the_paper_brokers_model():
+    """The research backtest prices fills with the same slippage formula as the paper broker (nbs/31)."""
+    from cryptotrader.backtest import slippage_model
+    from cryptotrader.broker import slippage_bps_series
+    from cryptotrader.config import load_config
+    from cryptotrader.data import load_panel
+    cfg = load_config()
+    panel = load_panel(["BTC/USD", "ETH/USD"], "1h", start="2023-01-01", end="2023-03-31 23:00")
+    mine = slippage_model(panel, cfg, traded=1.0) * 1e4
+    for sym in panel.symbols:
+        theirs = slippage_bps_series(panel.pair(sym), cfg.execution.starting_cash, cfg.execution.slippage, max_share=cfg.execution.max_volume_share)
+        traded = panel.volume[sym] > 0                       # (a bar without volume: the broker does not fill, the backtest caps)
+        np.testing.assert_allclose(mine[sym][traded].to_numpy(), theirs[traded].to_numpy(), rtol=1e-9)

@@ -32,6 +32,7 @@ def test_forced_nightly_produces_candidate_validation_and_reports(home):
     rec = json.loads((ns / "validations" / f"{MID}.json").read_text())
     assert rec["status"] == "PASS" and set(rec["gates"]) == {"integrity", "schema", "oos_metrics", "risk"}
     assert (ns / "validations" / f"{MID}.ready").is_file()
+    assert rec["gates"]["oos_metrics"]["shuffled_twins"]["n"] == 10          # the skill evidence is part of the record
     for n in ("train", "validate"):
         html = ns / "reports" / MID / f"{n}.html"
         assert html.is_file() and html.stat().st_size > 10_000 and "<html" in html.read_text()[:2000].lower()
@@ -39,6 +40,9 @@ def test_forced_nightly_produces_candidate_validation_and_reports(home):
     h = _history(home)[-1]
     assert h["model_id"] == MID and h["status"] == "PASS" and h["gates"]["risk"] is True and h["timings"]["total"] > 0
     assert not (Path(__file__).resolve().parent.parent / "data" / "artifacts" / "crypto" / "kraken_global" / "candidates" / MID).exists()
+    again = run_cli("nightly", "--force", "--as-of", "2023-03-31T03:05:00Z")     # the same id again: refused, evidence kept
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert json.loads((ns / "validations" / f"{MID}.json").read_text())["status"] == "PASS"
 
 
 def test_outside_window_is_refused(home):

@@ -1,0 +1,84 @@
+"""Issue 7, end to end from the command line: nightly → validate-model → promote-model → the paper service trades the
+approved model → rollback-model; every step visible in `cryptotrader models` and verified by `cryptotrader audit verify`."""
+import json
+import sqlite3
+
+import pytest
+from conftest import json_tail, run_cli
+
+ENV = "paper_kraken_crypto_global"
+PASSING_AS_OF = ["2023-03-31", "2021-09-30"]   # windows where the real model passes the four gates on the bundled data
+
+
+def _models(env):
+    r = run_cli("models", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _audit_ok(env):
+    r = run_cli("audit", "verify", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("e2e")
+
+
+def test_nightly_validate_promote_trade_rollback(home):
+    env = {"CRYPTOTRADER_HOME": str(home)}
+    ids = []
+    for as_of in PASSING_AS_OF:                                    # 1. two nightly runs (outside the window: --force)
+        r = run_cli("nightly", "--force", "--as-of", as_of, "--json", env=env, timeout=600)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        res = json_tail(r.stdout)
+        assert res["status"] == "PASS"
+        ids.append(res["model_id"])
+    m = _models(env)
+    assert {c["model_id"] for c in m["candidates"] if c["ready"]} == set(ids)
+    assert all(len(c["reports"]) == 2 for c in m["candidates"])
+
+    for mid in ids:                                                # 2. re-validation passes (exit 0)
+        r = run_cli("validate-model", "--model-id", mid, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    r = run_cli("promote-model", "--model-id", ids[0], "--env", ENV, "--reason", "e2e", "--confirm", "yes-promot", env=env)
+    assert r.returncode != 0 and _models(env)["environments"][ENV]["approved"] is None   # wrong confirm word: nothing changed
+    for mid in ids:                                                # 3. promote A, then B
+        r = run_cli("promote-model", "--model-id", mid, "--env", ENV, "--reason", f"e2e: evidence read for {mid}",
+                    "--confirm", "yes-promote", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+    m = _models(env)["environments"][ENV]
+    assert (m["approved"]["model_id"], m["previous"]["model_id"]) == (ids[1], ids[0])
+    _audit_ok(env)
+
+    r = run_cli("paper", "--start", "2023-04-01", "--end", "2023-04-30T23:00", "--no-progress", "--no-report",   # 4. trade it
+                "--summary-json", "-", env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    s = json_tail(r.stdout)
+    assert s["model"] == ids[1] and s["model_refused"] is None
+    con = sqlite3.connect(home / "artifacts/crypto/kraken_global/ledger/paper.sqlite")
+    switches = [json.loads(p) for (p,) in con.execute("SELECT payload FROM engine_events WHERE kind='model_switch'")]
+    assert switches and switches[0]["to"] == ids[1]
+    strategies = {st for (st,) in con.execute("SELECT DISTINCT strategy FROM orders")}
+    assert not strategies or strategies <= {f"ml_filtered:{ids[1]}"}, strategies
+    con.close()
+    st = json.loads(run_cli("status", "--json", env=env).stdout)
+    assert ids[1] in json.dumps(st["approved_model"])
+
+    r = run_cli("rollback-model", "--env", ENV, "--confirm", "yes-rollback", env=env)   # 5. roll back to A
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = _models(env)["environments"][ENV]
+    assert (m["approved"]["model_id"], m["previous"]["model_id"]) == (ids[0], ids[1])
+    _audit_ok(env)
+    lines = [json.loads(l) for l in (home / "artifacts/crypto/kraken_global/models/approvals.jsonl").read_text().splitlines()]
+    assert [l["action"] for l in lines] == ["promote", "promote", "rollback"]
+
+    audit = home / "artifacts/crypto/kraken_global/models/approvals.jsonl"   # 6. tampering is caught, naming the line
+    text = audit.read_text().splitlines()
+    text[1] = text[1].replace("e2e: evidence read", "e2e: evidence reed")
+    audit.write_text("\n".join(text) + "\n")
+    r = run_cli("audit", "verify", env=env)
+    assert r.returncode == 1 and "line 2" in (r.stdout + r.stderr)
