@@ -1,5 +1,6 @@
 """Shared pytest fixtures: a private data root per test, and the venv's console script."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    "Every socket connection a test makes must go to the loopback interface."
+    real = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        assert host in ("127.0.0.1", "localhost", "::1"), f"a test tried to reach {address}"
+        return real(self, address)
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture
