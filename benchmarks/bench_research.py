@@ -121,7 +121,7 @@ def main():
 
     # where the pipeline's time goes
     parts = {}
-    t0 = time.perf_counter(); f = compute_features(panel); parts["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter(); f = compute_features(panel); parts["features (lazy: frames are built by their first user)"] = time.perf_counter() - t0
     t0 = time.perf_counter(); reg = label_regimes(f); parts["regime"] = time.perf_counter() - t0
     t0 = time.perf_counter(); w = Selector().weights(f, panel, reg); parts["selector (4 strategies)"] = time.perf_counter() - t0
     t0 = time.perf_counter(); run_backtest(w, panel, uni, cfg); parts["backtest (vectorbt + metrics)"] = time.perf_counter() - t0

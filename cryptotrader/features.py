@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, re, time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Callable
 import numpy as np
 import pandas as pd
@@ -17,8 +18,8 @@ from .config import parse_duration
 # %% auto #0
 __all__ = ['MARKET_FEATURES', 'bars_per_year', 'n_bars', 'returns', 'log_returns', 'realised_vol', 'trend', 'momentum',
            'drawdown', 'rsi', 'atr', 'volume_z', 'rolling_percentile', 'breadth', 'dispersion', 'FeatureParams',
-           'feature_names', 'Features', 'compute_features', 'LookaheadError', 'CausalityReport', 'truncate_panel',
-           'assert_causal']
+           'feature_names', 'Features', 'LazyFrames', 'compute_features', 'LookaheadError', 'CausalityReport',
+           'truncate_panel', 'assert_causal']
 
 # %% ../nbs/20_features.ipynb #acbaecc9
 def bars_per_year(timeframe: str) -> float:
@@ -142,7 +143,7 @@ MARKET_FEATURES = ("breadth", "dispersion", "n_pairs")
 @dataclass(frozen=True)
 class Features:
     "Causal features of a `Panel`: per-pair wide frames by name, and market-wide series."
-    per_pair: dict[str, pd.DataFrame]   # feature name -> frame (panel index × symbols)
+    per_pair: Mapping[str, pd.DataFrame]   # feature name -> frame (panel index × symbols), computed on first use
     market: pd.DataFrame                # panel index × MARKET_FEATURES
     params: FeatureParams
     timeframe: str
@@ -168,19 +169,31 @@ class Features:
                 f"market: {', '.join(self.market.columns)})")
 
 # %% ../nbs/20_features.ipynb #f6cc5a8b
+class LazyFrames(Mapping):
+    "Feature frames by name, each computed on first use (a strategy mix rarely needs them all) and then kept."
+    def __init__(self, makers: dict[str, Callable[[], pd.DataFrame]]): self._makers, self._done = makers, {}
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._done: self._done[name] = self._makers[name]()
+        return self._done[name]
+    def __iter__(self): return iter(self._makers)
+    def __len__(self) -> int: return len(self._makers)
+    def __contains__(self, name) -> bool: return name in self._makers
+    def computed(self) -> list[str]: return list(self._done)
+
 def compute_features(panel: Panel, params: FeatureParams | None = None) -> Features:
-    "Every per-pair and market feature of `panel` (strictly causal, vectorised)."
+    "Every per-pair and market feature of `panel` (strictly causal, vectorised; per-pair frames computed on first use)."
     p = params or FeatureParams()
     c, ppy = panel.close, bars_per_year(panel.timeframe)
-    f: dict[str, pd.DataFrame] = {}
-    for h in p.return_horizons: f[f"ret_{h}"] = returns(c, h)
-    f[f"vol_{p.vol_window}"] = realised_vol(c, p.vol_window, ppy)
-    for w in p.trend_windows: f[f"trend_{w}"] = trend(c, w)
-    f[f"mom_{p.momentum_lookback}"] = momentum(c, p.momentum_lookback, p.momentum_skip)
-    f[f"rsi_{p.rsi_window}"] = rsi(c, p.rsi_window)
-    f[f"atr_{p.atr_window}"] = atr(panel.high, panel.low, c, p.atr_window)
-    f[f"volume_z_{p.volume_window}"] = volume_z(panel.volume, p.volume_window)
-    f[f"drawdown_{p.drawdown_window}"] = drawdown(c, p.drawdown_window)
+    f: dict[str, Callable[[], pd.DataFrame]] = {}
+    for h in p.return_horizons: f[f"ret_{h}"] = lambda h=h: returns(c, h)
+    f[f"vol_{p.vol_window}"] = lambda: realised_vol(c, p.vol_window, ppy)
+    for w in p.trend_windows: f[f"trend_{w}"] = lambda w=w: trend(c, w)
+    f[f"mom_{p.momentum_lookback}"] = lambda: momentum(c, p.momentum_lookback, p.momentum_skip)
+    f[f"rsi_{p.rsi_window}"] = lambda: rsi(c, p.rsi_window)
+    f[f"atr_{p.atr_window}"] = lambda: atr(panel.high, panel.low, c, p.atr_window)
+    f[f"volume_z_{p.volume_window}"] = lambda: volume_z(panel.volume, p.volume_window)
+    f[f"drawdown_{p.drawdown_window}"] = lambda: drawdown(c, p.drawdown_window)
+    f = LazyFrames(f)
     market = pd.DataFrame({"breadth": breadth(c, p.breadth_window), "dispersion": dispersion(c, p.dispersion_horizon),
                            "n_pairs": c.notna().sum(axis=1).astype(float)}, index=c.index)
     return Features(f, market, p, panel.timeframe, panel)
