@@ -69,11 +69,11 @@ def bar_sigma(close: pd.DataFrame, window: int = 24) -> np.ndarray:
 
 def _slippage(open_volume: np.ndarray, sigma: np.ndarray, traded, cfg: Config) -> np.ndarray:
     "The slippage formula on arrays: quote volume at the open, σ, traded share of the starting cash."
-    s, ex = cfg.execution.slippage, cfg.execution
+    ex = cfg.execution
     with np.errstate(divide="ignore", invalid="ignore"):
         part = np.abs(traded) * ex.starting_cash / open_volume
     part = np.where(np.isfinite(part), np.minimum(part, ex.max_volume_share), ex.max_volume_share)
-    return s.half_spread_bps / 1e4 + s.impact_coef * part + s.vol_coef * sigma
+    return ex.slippage.fraction(part, sigma)   # the paper broker's formula, by construction
 
 def slippage_model(panel: Panel, cfg: Config, traded: np.ndarray | float = 1.0, window: int = 24) -> pd.DataFrame:
     "Slippage fraction of a market fill at each bar's open, for `traded` (share of the starting cash) per bar and pair."

@@ -63,8 +63,7 @@ SIGMA_WINDOW = 24  # bars of close-to-close log returns behind σ
 
 def slippage_fraction(amount: float, bar_volume: float, sigma: float, params: SlippageConfig) -> float:
     "Slippage as a fraction of price for `amount` filled against a bar of `bar_volume` (base units) at volatility `sigma`."
-    part = float(amount) / bar_volume if bar_volume > 0 else 1.0
-    return params.half_spread_bps * 1e-4 + params.impact_coef * part + params.vol_coef * sigma
+    return params.fraction(float(amount) / bar_volume if bar_volume > 0 else 1.0, sigma)
 
 def sigma_series(close: pd.Series, window: int = SIGMA_WINDOW) -> pd.Series:
     "Causal σ at each bar: std (ddof 0) of up to `window` log returns of closes before it; 0 with fewer than two."
@@ -77,7 +76,7 @@ def slippage_bps_series(df: pd.DataFrame, notional: float, params: SlippageConfi
     sig = sigma_series(df["close"], window)
     part = (notional / df["open"]) / df["volume"].where(df["volume"] > 0)
     if max_share is not None: part = part.clip(upper=max_share)
-    return 1e4 * (params.half_spread_bps * 1e-4 + params.impact_coef * part.fillna(1.0) + params.vol_coef * sig)
+    return 1e4 * params.fraction(part.fillna(1.0), sig)
 
 # %% ../nbs/31_paper_broker.ipynb #63809ccc
 def kraken_style_id(prefix: str, *parts) -> str:

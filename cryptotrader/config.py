@@ -90,6 +90,10 @@ class SlippageConfig(_Section):
     impact_coef: float = Field(0.1, ge=0)
     vol_coef: float = Field(0.1, ge=0)
 
+    def fraction(self, participation, sigma):
+        "Slippage as a fraction of price: half-spread + impact × (order / bar volume) + vol_coef × σ (scalars or arrays)."
+        return self.half_spread_bps * 1e-4 + self.impact_coef * participation + self.vol_coef * sigma
+
 class ExecutionConfig(_Section):
     "How orders are simulated and sized."
     starting_cash: float = Field(10_000.0, gt=0)  # quote currency (USD)
