@@ -81,8 +81,16 @@ class RiskConfig(_Section):
     max_pair_weight: float = Field(0.25, gt=0, le=1)
     max_open_orders: int = Field(20, ge=1)
     daily_loss_limit: float = Field(0.05, gt=0, lt=1)   # stop new entries for the UTC day
-    max_drawdown: float = Field(0.20, gt=0, lt=1)       # circuit breaker: reduce only
+    max_drawdown: float = Field(0.20, gt=0, lt=1)       # drawdown breaker: engages this far below the peak since it was last armed
+    breaker_cooldown: str = "7d"                        # ... reduce-only this long, then it re-arms from the equity at that time
     kill_switch_file: str = "KILL"                      # relative to the data root
+
+    @field_validator("breaker_cooldown")
+    @classmethod
+    def _cooldown(cls, v):
+        try: parse_duration(v)
+        except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
+        return v
 
 class SlippageConfig(_Section):
     "Paper slippage: half-spread plus impact that grows with size/bar volume and volatility."

@@ -21,7 +21,7 @@ from .ledger import Ledger
 from .log import get_logger, log_event
 from .rebalance import current_weights, rebalance_orders
 from .regime import BenchmarkMissing, label_regimes, regime_params
-from .risk import SIZING_RULES, RiskManager, RiskState
+from .risk import SIZING_RULES, RiskManager, RiskState, update_breaker
 from .scheduler import Scheduler
 from .strategies import Selector, selector_params
 from .universe import Universe
@@ -85,6 +85,9 @@ class StepResult:
     fills: int = 0
     paused: bool = False
     skipped: bool = False
+    requested: float = 0.0     # gross weight the signals asked for
+    gross: float = 0.0         # gross weight the risk manager allowed
+    breaker: bool = False      # the drawdown breaker is engaged
 
 class TradingEngine:
     "Runs the research core bar by bar against a broker, recording everything in the ledger."
@@ -93,7 +96,6 @@ class TradingEngine:
         self.cfg, self.universe, self.broker, self.ledger = cfg, universe, broker, ledger
         self.scheduler, self.risk, self.signals = scheduler, risk, signals
         self.min_trade_fraction = min_trade_fraction
-        self.tf = timeframe_delta(cfg.timeframe).to_pytimedelta()
         self.log = logger or get_logger("engine")
         self.quote = "USD"
         self._st: dict = {}        # the engine's ledger state (`get_state`), as last read or written; dropped on an exception
@@ -158,6 +160,9 @@ def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
 
 def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     L, st = self.ledger, self._get
+    if self.scheduler.in_training_window(ts) and self.broker.open_orders():   # nothing may fill inside the window (e.g. a
+        n = self.broker.cancel_all(); self._record_events()                   # remainder after a restart): cancel first
+        L.log_event("pause_cancel", ts, reason="training window", cancelled=n)
     self.broker.on_bars(bars)
     fills = self._record_events()
     marks = dict(st("marks") or {})
@@ -165,10 +170,16 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     equity = float(L.record_equity(ts, self.broker.balances(), marks, self.quote))
     day = _day_of(ts.date())
     if st("day") != day: self._put("day", day); self._put("day_start_equity", equity)
-    peak = max(equity, st("peak_equity") or equity); self._put("peak_equity", peak)
     self._put("marks", marks)
     res = StepResult(ts, equity, fills=fills)
-    decide_at = ts + self.tf
+    decide_at = bars[0].close_time                     # decisions happen at the bar's close, whatever the timeframe
+    peak, until, change = update_breaker(self.risk.limits, decide_at, equity, st("peak_equity"), st("breaker_until"))
+    self._put("peak_equity", peak); self._put("breaker_until", until)
+    if change:
+        L.log_event("breaker", decide_at, change=change, equity=round(equity, 2), peak=round(peak, 2), until=until)
+        log_event(self.log, f"drawdown breaker {change}", logging.WARNING if change == "engaged" else logging.INFO,
+                  at=iso_utc(decide_at), equity=round(equity, 2), until=until)
+    res.breaker = until is not None
     if self.scheduler.in_training_window(decide_at):
         if not st("paused"):
             n = self.broker.cancel_all(); self._record_events()
@@ -180,19 +191,21 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     if st("paused"):
         self._put("paused", False); L.log_event("resume", decide_at)
         log_event(self.log, "trading resumed", at=iso_utc(decide_at))
-    return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak)
+    return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak, until)
 
 TradingEngine.step, TradingEngine._bar_work, TradingEngine._get, TradingEngine._put = _step, _bar_work, _get, _put
 
 # %% ../nbs/35_engine.ipynb #be08ce28
-def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float) -> StepResult:
+def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float,
+            breaker_until: str | None = None) -> StepResult:
     L = self.ledger
     target, regime, active, vols = self.signals.at(ts) if self.signals is not None else ({}, "RISK_OFF", "", {})
     target = {s: w for s, w in target.items() if s in marks}
     hold, cash = self._holdings()
     cur, eq_now = current_weights(hold, cash, marks)
-    dec = self.risk.apply(target, cur, vols, equity, day_start, peak)
+    dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
     res.regime, res.active, res.state = regime, active, dec.state.value
+    res.requested, res.gross = sum(target.values()), sum(dec.weights.values())
     prev = self._get("risk_state") or RiskState.NORMAL.value
     if dec.state.value != prev:          # a change of state is an event, with its reason
         self._put("risk_state", dec.state.value)

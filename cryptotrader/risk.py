@@ -11,11 +11,12 @@ from enum import Enum
 from pathlib import Path
 from .artifacts import atomic_write
 from .clock import Clock, iso_utc
-from .config import Config, RiskConfig, data_paths
+from .config import Config, RiskConfig, data_paths, parse_duration
 from .log import get_logger, log_event
 
 # %% auto #0
-__all__ = ['SIZING_RULES', 'RiskState', 'Denial', 'RiskDecision', 'KillSwitch', 'vol_target_scale', 'RiskManager']
+__all__ = ['SIZING_RULES', 'RiskState', 'Denial', 'RiskDecision', 'KillSwitch', 'vol_target_scale', 'RiskManager',
+           'update_breaker']
 
 # %% ../nbs/24_risk.ipynb #7b665e1e
 class RiskState(str, Enum):
@@ -78,10 +79,12 @@ class RiskManager:
     def from_config(cls, cfg: Config, environ: dict | None = None) -> RiskManager:
         return cls(cfg.risk, KillSwitch.from_config(cfg, environ))
 
-    def state(self, equity: float, day_start_equity: float, peak_equity: float) -> tuple[RiskState, str]:
-        "The state implied by the kill switch, the day's loss and the drawdown, with the reason."
+    def state(self, equity: float, day_start_equity: float, peak_equity: float, breaker_until: str | None = None) -> tuple[RiskState, str]:
+        "The state implied by the kill switch, the day's loss, the drawdown breaker (engaged until `breaker_until`) and the drawdown, with the reason."
         L = self.limits
         if self.kill_switch is not None and self.kill_switch.engaged(): return RiskState.HALTED, f"kill switch engaged ({self.kill_switch.reason()})"
+        if breaker_until is not None:
+            return RiskState.REDUCING, f"drawdown breaker engaged (-{L.max_drawdown:.0%} from the peak); re-arms at {breaker_until}"
         if day_start_equity > 0 and equity / day_start_equity - 1 <= -L.daily_loss_limit:
             return RiskState.REDUCING, f"daily loss {equity / day_start_equity - 1:.2%} breached the limit -{L.daily_loss_limit:.0%}"
         if peak_equity > 0 and equity / peak_equity - 1 <= -L.max_drawdown:
@@ -90,12 +93,12 @@ class RiskManager:
 
 # %% ../nbs/24_risk.ipynb #de715d5c
 def _apply(self: RiskManager, target: dict[str, float], current: dict[str, float], vols: dict[str, float],
-           equity: float, day_start_equity: float, peak_equity: float) -> RiskDecision:
+           equity: float, day_start_equity: float, peak_equity: float, breaker_until: str | None = None) -> RiskDecision:
     "Adjust `target` weights given `current` weights, volatilities and the equity path."
     L, denials = self.limits, []
     def deny(rule, sym, req, allowed, reason):
         denials.append(Denial(rule, sym, float(req), float(allowed), reason))
-    state, why = self.state(equity, day_start_equity, peak_equity)
+    state, why = self.state(equity, day_start_equity, peak_equity, breaker_until)
     syms = sorted(set(target) | set(current))
     if state is RiskState.HALTED:
         deny("kill_switch", None, sum(max(0, w) for w in target.values()), sum(current.values()), why)
@@ -148,3 +151,19 @@ def _allow_new_order(self: RiskManager, open_orders: int) -> tuple[bool, str]:
     return True, "ok"
 
 RiskManager.apply, RiskManager._logged, RiskManager.allow_new_order = _apply, _logged, _allow_new_order
+
+# %% ../nbs/24_risk.ipynb #7a15455c
+def update_breaker(limits: RiskConfig,      # `max_drawdown` and `breaker_cooldown`
+                   at: datetime,            # the decision time (a bar's close), UTC
+                   equity: float,
+                   peak: float | None,      # the peak since the breaker was last armed (None: first bar)
+                   until: str | None,       # engaged until this ISO time, or None when armed
+                   ) -> tuple[float, str | None, str | None]:
+    "The drawdown breaker after this bar: (peak, engaged-until ISO or None, 'engaged' | 'released' | None)."
+    if until is not None:
+        if iso_utc(at) < until: return peak, until, None
+        return equity, None, "released"                          # re-arm from the equity now
+    peak = equity if peak is None or equity > peak else peak
+    if peak > 0 and equity <= peak * (1 - limits.max_drawdown):
+        return peak, iso_utc(at + parse_duration(limits.breaker_cooldown).to_pytimedelta()), "engaged"
+    return peak, None, None
