@@ -38,7 +38,9 @@ def _fmt_summary(s: dict) -> str:
     lines = [f"paper replay {s['env']}: {s['bars']:,} bars {s['start']} → {s['end']} ({s['timeframe']}, {len(s['pairs'])} pairs)",
              f"  trades {s['trades']:,}  orders {s['orders']:,} (rejected {s['rejected']})  fees ${s['fees']:,.2f}",
              f"  equity ${s['starting_equity']:,.2f} → ${s['final_equity']:,.2f}  return {pct(s['total_return'])}  CAGR {pct(s['cagr'])}",
-             f"  Sharpe {s['sharpe']:.2f}  max drawdown {s['max_drawdown'] * 100:.2f}%  training-window pauses {s['pauses']}  risk denials {s['risk_denials']}",
+             f"  Sharpe {s['sharpe']:.2f}  max drawdown {s['max_drawdown'] * 100:.2f}%  exposure {s['exposure'] * 100:.1f}%  training-window pauses {s['pauses']}  risk denials {s['risk_denials']}",
+             "  drawdown breaker: " + (f"engaged on {s['breaker_bars']:,} bars: " + ", ".join(f"{a[:10]} → {b[:10] if b else 'still engaged'}" for a, b in s["breaker_periods"][:4])
+                                      + (f" (+{len(s['breaker_periods']) - 4} more)" if len(s["breaker_periods"]) > 4 else "") if s["breaker_periods"] else "never engaged"),
              f"  time in regime: {regimes}",
              f"  ledger sha256 {s['ledger_sha256']}"]
     if s["missing_pairs"]: lines.append(f"  not traded (no data at {s['timeframe']}): {', '.join(s['missing_pairs'])}")
@@ -91,7 +93,7 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
     st = {"env": cfg.env, "mode": cfg.mode, "ledger": str(lp), "running_state": "no ledger yet", "last_bar": None,
           "last_write": None, "regime": None, "active_strategies": None, "risk_state": "halted" if ks.engaged() else None,
           "kill_switch": ks.reason(), "equity": None, "drawdown": None, "positions": {}, "open_orders": [],
-          "approved_model": None, "schedule": Scheduler.from_config(cfg, clock).status()}
+          "approved_model": None, "breaker": None, "schedule": Scheduler.from_config(cfg, clock).status()}
     if lp.exists():
         with Ledger(lp, readonly=True) as led:
             eq = led.equity_curve()
@@ -105,6 +107,9 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
             st["open_orders"] = [{"client_id": o.client_id, "symbol": o.symbol, "side": o.side.value, "amount": str(o.amount),
                                   "filled": str(o.filled), "status": o.status.value} for o in led.open_orders()]
             st["paused"] = bool(led.get_state("paused"))
+            peak, until = led.get_state("peak_equity"), led.get_state("breaker_until")
+            st["breaker"] = {"engaged_until": until, "peak_equity": None if peak is None else round(float(peak), 2),
+                             "engages_below": None if peak is None or until else round(float(peak) * (1 - cfg.risk.max_drawdown), 2)}
         st["running_state"] = "has run"
     obs = _last_observation(paths.logs)
     if obs:
@@ -135,6 +140,10 @@ def cmd_status(args) -> int:
     print(f"{st['env']} ({st['mode']}): {st['running_state']}; last bar {st['last_bar']} (written {st['last_write']})")
     print(f"  regime {st['regime']}  strategies {st['active_strategies']}  risk {st['risk_state']}" + (f"  KILL SWITCH: {st['kill_switch']}" if st["kill_switch"] else ""))
     if st["equity"] is not None: print(f"  equity ${st['equity']:,.2f}  drawdown {st['drawdown'] * 100:.2f}%")
+    b = st.get("breaker")
+    if b and b["peak_equity"] is not None:
+        print(f"  drawdown breaker ENGAGED (reduce-only) until {b['engaged_until']}" if b["engaged_until"] else
+              f"  drawdown breaker armed: peak ${b['peak_equity']:,.2f}, engages below ${b['engages_below']:,.2f}")
     for s, p in st["positions"].items(): print(f"  position {s}: {p['amount']} @ {p['avg_price']}")
     print(f"  open orders: {len(st['open_orders'])}")
     am = st["approved_model"]

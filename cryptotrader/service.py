@@ -12,8 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from .artifacts import ArtifactStore
-from .backtest import metrics
-from .broker import PaperBroker
+from .book import book_figure, book_metrics, book_of, breaker_periods, drive, paper_engine
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
 from .data import Panel, load_panel
@@ -22,13 +21,12 @@ from .ledger import Ledger, ledger_digest
 from .model_runtime import ModelSignals
 from .log import get_logger, log_event
 from .regime import REGIMES, regime_shares
-from .risk import KillSwitch, RiskManager
-from .scheduler import Scheduler
-from .universe import load_universe
+from .risk import KillSwitch
+from .universe import Universe, load_universe
 
 # %% auto #0
-__all__ = ['WARMUP', 'RunMismatch', 'ReplaySpec', 'range_bound', 'replay_spec', 'ledger_path', 'ReplayResult', 'run_replay',
-           'summarise', 'paper_figure', 'write_paper_report']
+__all__ = ['WARMUP', 'RunMismatch', 'ReplaySpec', 'data_dir_label', 'range_bound', 'replay_spec', 'ledger_path', 'ReplayResult',
+           'replay_inputs', 'service_signals', 'run_replay', 'summarise', 'write_paper_report']
 
 # %% ../nbs/80_service.ipynb #6f189207
 class RunMismatch(ValueError):
@@ -44,8 +42,14 @@ class ReplaySpec:
     end: str | None
     seed: int
 
-    def to_dict(self) -> dict: return {"replay_dir": self.replay_dir, "pairs": list(self.pairs), "timeframe": self.timeframe,
+    def to_dict(self) -> dict: return {"replay_dir": data_dir_label(self.replay_dir), "pairs": list(self.pairs), "timeframe": self.timeframe,
                                        "start": self.start, "end": self.end, "seed": self.seed}
+
+def data_dir_label(path: str | Path) -> str:
+    "How a replay's data folder is recorded: relative to the bundled data (`<bundled>/ohlcv`) when inside it, else absolute."
+    p = Path(path).resolve()
+    try: return "<bundled>/" + p.relative_to(Path(BUNDLED_DATA).resolve()).as_posix()
+    except ValueError: return str(p)
 
 def range_bound(t) -> str | None:
     "A replay range bound as ISO UTC; a date or time without a zone means UTC (like the data files)."
@@ -77,9 +81,19 @@ class ReplayResult:
 
 WARMUP = pd.Timedelta(days=400)  # history before --start that features and regimes see (the regime's volatility rank spans 365 d)
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="bar", desc="paper replay", disable=not enabled, mininterval=0.5, leave=False)
+def replay_inputs(cfg: Config, spec: ReplaySpec, sources: tuple[str, ...] = ("kraken",)) -> tuple[Universe, Panel, Panel, list[str]]:
+    "(universe, history with warm-up, the panel to trade, notes) of a replay: what the service and the backtest both read."
+    uni = load_universe(cfg, symbols=list(spec.pairs))
+    warm_start = iso_utc(to_utc(spec.start) - WARMUP) if spec.start else None
+    history = load_panel(uni.symbols, spec.timeframe, spec.replay_dir, warm_start, spec.end, sources=sources)   # the research core warms up on it
+    panel = history.slice(spec.start, spec.end) if spec.start else history
+    if not len(panel.symbols) or not len(panel):
+        raise ValueError(f"no {spec.timeframe} data for any of {', '.join(uni.symbols)} in {spec.replay_dir} between {spec.start or 'the start'} and {spec.end or 'the end'}")
+    return uni, history, panel, [f"{s}: {why}" for s, why in panel.report.missing_pairs]
+
+def service_signals(cfg: Config, history: Panel, store: ArtifactStore, on_event: Callable | None = None, shadow: bool = True) -> ModelSignals:
+    "The signals the service trades: the rules' selector, or the environment's approved model once verified (`47_model_runtime`)."
+    return ModelSignals(compute_signals(history, cfg), history, cfg, store, on_event=on_event, shadow=shadow)
 
 def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: bool = True, commit_every: int = 24,
                stop_after: int | None = None, environ: dict | None = None, report: bool = True) -> ReplayResult:
@@ -90,15 +104,9 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
     lp = ledger_path(cfg, environ)
     if fresh:
         for suffix in ("", "-wal", "-shm"): Path(str(lp) + suffix).unlink(missing_ok=True)
-    uni = load_universe(cfg, symbols=[p for p in spec.pairs])
-    warm_start = iso_utc(to_utc(spec.start) - WARMUP) if spec.start else None
-    history = load_panel(spec.pairs, spec.timeframe, spec.replay_dir, warm_start, spec.end)   # the research core warms up on it
-    panel = history.slice(spec.start, spec.end) if spec.start else history
-    if not len(panel.symbols) or not len(panel): raise ValueError(f"no data for any of {', '.join(spec.pairs)} at {spec.timeframe} in {spec.replay_dir} for that range")
-    notes = [f"{s}: {why}" for s, why in panel.report.missing_pairs]
+    uni, history, panel, notes = replay_inputs(cfg, spec)
     led = Ledger(lp, paths, commit_every=commit_every)
-    signals = ModelSignals(compute_signals(history, cfg), history, cfg, ArtifactStore.for_area(paths),
-                           on_event=lambda kind, **kw: led.log_event(kind, **kw))
+    signals = service_signals(cfg, history, ArtifactStore.for_area(paths), on_event=lambda kind, **kw: led.log_event(kind, **kw))
     notes += list(signals.notes)
     try:
         stored = led.get_state("run")
@@ -106,17 +114,12 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
             raise RunMismatch(f"{lp} holds another replay ({json.dumps(stored)}); use --fresh to start over")
         if stored is None:
             with led._tx(): led.set_state("run", spec.to_dict())
-        broker = PaperBroker(uni, cfg.execution, seed=spec.seed)
-        engine = TradingEngine(cfg, uni, broker, led, Scheduler.from_config(cfg, TestClock()), RiskManager.from_config(cfg, environ), signals)
+        engine = paper_engine(cfg, uni, led, signals, spec.seed, KillSwitch.from_config(cfg, environ))
         steps = list(panel_bars(panel))
         last = engine.restore(b for _, bars in steps for b in bars)
         todo = [(ts, bars) for ts, bars in steps if last is None or ts > last]
         if last is not None: log_event(log, "resuming from the ledger", last_bar=iso_utc(last), remaining=len(todo))
-        with _progress(len(todo), progress) as bar:
-            for k, (ts, bars) in enumerate(todo):
-                if stop_after is not None and k >= stop_after: break
-                engine.step(ts, bars); bar.update(1)
-        led.commit()
+        drive(engine, todo, progress, stop_after, desc="paper replay")
         summary = summarise(led, signals, panel, cfg, spec)
     finally: led.close()
     res = ReplayResult(summary, lp, notes=notes)
@@ -125,53 +128,40 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
 
 # %% ../nbs/80_service.ipynb #dc3734c4
 def summarise(led: Ledger, signals: Signals, panel: Panel, cfg: Config, spec: ReplaySpec) -> dict:
-    "The replay summary (JSON-ready)."
+    "The replay summary (JSON-ready): the traded book's metrics (`book_metrics`), regimes, breaker episodes, digest."
     eq = led.equity_curve()
-    fills = led.fills()
-    orders = led.orders()
-    m = metrics(eq.equity, spec.timeframe) if len(eq) > 1 else {"total_return": 0.0, "sharpe": 0.0, "max_drawdown": 0.0, "cagr": 0.0}
+    m = book_metrics(led, spec.timeframe, cfg.execution.starting_cash)
     reg = signals.regime.loc[eq.index] if len(eq) else signals.regime.iloc[:0]
     shares = regime_shares(reg) if len(reg) else pd.Series(0.0, index=list(REGIMES))
-    events = pd.read_sql_query("SELECT kind, count(*) n FROM engine_events GROUP BY kind", led.con).set_index("kind").n.to_dict()
-    return {"env": cfg.env, "bars": int(len(eq)), "start": iso_utc(eq.index[0]) if len(eq) else None,
+    r = lambda k, n=6: round(float(m[k]), n)
+    return {"env": cfg.env, "book": "traded", "bars": int(len(eq)), "start": iso_utc(eq.index[0]) if len(eq) else None,
             "end": iso_utc(eq.index[-1]) if len(eq) else None, "pairs": panel.symbols,
             "missing_pairs": [s for s, _ in panel.report.missing_pairs], "timeframe": spec.timeframe, "seed": spec.seed,
-            "orders": len(orders), "rejected": sum(o.status.value == "rejected" for o in orders), "trades": len(fills),
-            "fees": round(float(sum(f.fee for f in fills)), 2),
-            "starting_equity": float(eq.equity.iloc[0]) if len(eq) else cfg.execution.starting_cash,
-            "final_equity": round(float(eq.equity.iloc[-1]), 2) if len(eq) else cfg.execution.starting_cash,
-            "total_return": round(m["total_return"], 6), "cagr": round(m["cagr"], 6), "sharpe": round(m["sharpe"], 4),
-            "max_drawdown": round(m["max_drawdown"], 6), "regime_share": {k: round(float(v), 4) for k, v in shares.items()},
-            "pauses": int(events.get("pause", 0)), "risk_denials": int(events.get("risk_denial", 0)),
+            "orders": m["orders"], "rejected": m["rejected"], "trades": m["trades"], "fees": r("fees", 2),
+            "starting_equity": m["starting_equity"], "final_equity": r("final_equity", 2),
+            "total_return": r("total_return"), "cagr": r("cagr"), "sharpe": r("sharpe", 4), "max_drawdown": r("max_drawdown"),
+            "exposure": r("exposure", 4), "turnover": r("turnover", 4), "breaker_bars": m["breaker_bars"],
+            "breaker_periods": [[iso_utc(a), None if pd.isna(b) else iso_utc(b)] for a, b in breaker_periods(led).itertuples(index=False)],
+            "regime_share": {k: round(float(v), 4) for k, v in shares.items()},
+            "pauses": m["pauses"], "risk_denials": m["risk_denials"],
             "model": getattr(signals, "model_id", None) or "rules-only", "model_refused": getattr(signals, "refused", None),
             "ledger_sha256": ledger_digest(led)}
 
 # %% ../nbs/80_service.ipynb #ac1726c7
-def paper_figure(eq: pd.Series, regimes: pd.Series, title: str):
-    "Equity (regime-shaded) and drawdown."
-    import matplotlib.pyplot as plt
-    from cryptotrader.regime import shade_regimes
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
-    a1.plot(eq.index, eq.to_numpy(), color="black", lw=1); a1.set_ylabel("equity (USD)"); a1.set_title(title)
-    shade_regimes(a1, regimes.reindex(eq.index).ffill())
-    dd = eq / eq.cummax() - 1
-    a2.fill_between(eq.index, dd.to_numpy(), 0, color="firebrick", alpha=0.5); a2.set_ylabel("drawdown")
-    fig.tight_layout()
-    return fig
-
 def write_paper_report(cfg: Config, summary: dict, lp: Path, signals: Signals, environ: dict | None = None) -> tuple[Path, Path]:
-    "Write reports/paper/<env>.png and .html; returns their paths."
+    "Write reports/paper/<env>.png and .html (equity with regimes and breaker episodes, drawdown, exposure; the summary); returns their paths."
     import matplotlib.pyplot as plt
-    with Ledger(lp, readonly=True) as led: eq = led.equity_curve().equity
+    with Ledger(lp, readonly=True) as led: book = book_of(led, summary["timeframe"], [], signals.regime)
     store = ArtifactStore.from_config(cfg, "artifacts", environ)
-    fig = paper_figure(eq, signals.regime, f"{cfg.env}: paper replay {summary['start']} → {summary['end']}")
+    fig = book_figure(book, f"{cfg.env}: paper replay {summary['start']} → {summary['end']} (traded book)")
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=90); plt.close(fig)
     png = buf.getvalue()
     store.write_bytes(f"reports/paper/{cfg.env}.png", png)
     rows = "".join(f"<tr><th>{k}</th><td>{json.dumps(v) if isinstance(v, (dict, list)) else v}</td></tr>" for k, v in summary.items())
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{cfg.env} paper replay</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>"
-            f"</head><body><h1>{cfg.env}: paper replay</h1><img src='data:image/png;base64,{base64.b64encode(png).decode()}'/>"
-            f"<table>{rows}</table></body></html>")
+            f"</head><body><h1>{cfg.env}: paper replay (traded book)</h1>"
+            f"<p>Mean gross exposure {summary['exposure']:.0%}; drawdown breaker engaged on {summary['breaker_bars']} bars (shaded).</p>"
+            f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'/><table>{rows}</table></body></html>")
     store.write_text(f"reports/paper/{cfg.env}.html", html)
     return store.resolve(f"reports/paper/{cfg.env}.html"), store.resolve(f"reports/paper/{cfg.env}.png")
