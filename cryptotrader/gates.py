@@ -17,6 +17,10 @@ from .config import Config, GateConfig, NAMESPACE
 from .data import Panel
 from .features import FeatureParams, compute_features
 from .backtest import BacktestResult, buy_and_hold, run_backtest, turnover
+from .book import TradedBook, simulate_book
+from .engine import VOL_WINDOW, Signals
+from .features import bars_per_year, n_bars, realised_vol
+from .strategies import no_new_longs_in_panic
 from .registry import (MANIFEST, REQUIRED_GATES, candidate_dir, check_model_id, manifest_problems, validation_path,
                                    verify_files, write_validation)
 from .ml import (EVENT_COLUMNS, MLParams, MetaModel, base_book, base_weights, event_matrix, feature_schema, load_model,
@@ -143,38 +147,45 @@ def gate_schema(man: Any, panel: Panel, cfg: Config | None = None) -> GateResult
 # %% ../nbs/44_gates.ipynb #3be924f7
 @dataclass
 class OOSEvaluation:
-    "The held-out backtests of a model, its baseline and buy-and-hold, with the decisions."
+    "The held-out traded books of a model and its baseline, buy-and-hold (signal book) for reference, with the decisions."
     weights: pd.DataFrame
-    result: BacktestResult
-    baseline: BacktestResult
-    buy_hold: BacktestResult | None
+    result: TradedBook                 # the model's traded book: what gate 3 judges
+    baseline: TradedBook               # the rules-only baseline's traded book
+    buy_hold: BacktestResult | None    # buy-and-hold of the benchmark: a signal-book reference
     events: pd.DataFrame        # held-out decisions with p and size
     panel: Panel                # the held-out bars
 
+def _signals(w: pd.DataFrame, panel: Panel, reg: pd.Series, name: str) -> Signals:
+    "Weights as the engine's `Signals` (with the service's volatility estimate)."
+    vol = realised_vol(panel.close, n_bars(VOL_WINDOW, panel.timeframe), bars_per_year(panel.timeframe))
+    return Signals(w.reindex(panel.index).fillna(0.0), reg.reindex(panel.index).fillna("RISK_OFF"), pd.Series(name, index=panel.index), vol)
+
 def evaluate_oos(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe=None) -> OOSEvaluation:
-    "Backtest the model-filtered strategy on the metadata's held-out range (Kraken fees + slippage)."
+    "Trade the model-filtered strategy on the metadata's held-out range as the service would (the traded book)."
     s, e = pd.Timestamp(to_utc(man["oos_range"]["start"])), pd.Timestamp(to_utc(man["oos_range"]["end"]))
     if panel.index[0] >= s or panel.index[-1] < e: raise ValueError(f"the panel ({panel.index[0]} → {panel.index[-1]}) must cover the held-out range {s} → {e} with warm-up before it")
     f = compute_features(panel, model.feature_params)
     reg = regimes_of(f, cfg)
     bw, ev = model.decisions(f, panel, reg)
-    w = model.weights(f, panel, reg)
+    w = no_new_longs_in_panic(model.weights(f, panel, reg).reindex(panel.index).fillna(0.0), reg)
     oos = panel.slice(s, e)
     live = [c for c in oos.symbols if oos.close[c].notna().any()]   # pairs with no bar in the period cannot be traded (and
     if len(live) < len(oos.symbols):                                  # would make vectorbt's portfolio value NaN)
         oos = Panel(*(getattr(oos, k)[live] for k in ("open", "high", "low", "close", "volume")), oos.timeframe, oos.report)
-    res = run_backtest(w.loc[s:e, live], oos, universe, cfg)
-    base = run_backtest(base_book(bw, panel.close).loc[s:e, live], oos, universe, cfg)
+    full = Panel(*(getattr(panel, k)[live] for k in ("open", "high", "low", "close", "volume")), panel.timeframe, panel.report)
+    res = simulate_book(cfg, oos, _signals(w[live], full, reg, "ml_filtered"), universe)
+    base = simulate_book(cfg, oos, _signals(base_book(bw, panel.close)[live], full, reg, "rules_only"), universe)
     bench = cfg.universe.benchmark
     bh = run_backtest(buy_and_hold(oos, bench), oos, universe, cfg) if bench in oos.symbols else None
     return OOSEvaluation(w.loc[s:e, live], res, base, bh, ev[(ev.timestamp >= s) & (ev.timestamp <= e)].reset_index(drop=True), oos)
 
 def gate_oos_metrics(metrics: dict, gates: GateConfig) -> GateResult:
-    "Sharpe ≥ `gates.min_sharpe` and max drawdown ≤ `gates.max_drawdown` on the held-out backtest."
+    "Sharpe ≥ `gates.min_sharpe` and max drawdown ≤ `gates.max_drawdown` on the held-out traded book."
     sh, dd = float(metrics["sharpe"]), float(metrics["max_drawdown"])
     ok_s, ok_d = sh >= gates.min_sharpe, dd <= gates.max_drawdown
     why = [f"Sharpe {sh:.2f} {'≥' if ok_s else '<'} {gates.min_sharpe}", f"max drawdown {dd:.1%} {'≤' if ok_d else '>'} {gates.max_drawdown:.0%}",
-           f"total return {metrics.get('total_return', float('nan')):+.1%}, {metrics.get('trades', 0)} orders"]
+           f"total return {metrics.get('total_return', float('nan')):+.1%}, {metrics.get('trades', 0)} fills, "
+           f"exposure {metrics.get('exposure', float('nan')):.0%} (traded book)"]
     return GateResult("oos_metrics", ok_s and ok_d, {"sharpe": sh, "max_drawdown": dd},
                       {"min_sharpe": gates.min_sharpe, "max_drawdown": gates.max_drawdown}, "; ".join(why))
 
