@@ -14,9 +14,10 @@ def test_bare_backtest_works_on_the_bundled_data(home):
     r = run_cli("backtest", timeout=300)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("backtest selector · 7 pairs (BTC/USD, ETH/USD, SOL/USD, XRP/USD, DOT/USD, LTC/USD, AVAX/USD) · 1h · 2019-01-01T00:00Z")
+    assert lines[0].startswith("backtest selector · traded book (model: rules-only) · 7 pairs (BTC/USD, ETH/USD, SOL/USD, XRP/USD, DOT/USD, LTC/USD, AVAX/USD) · 1h · 2019-01-01T00:00Z")
     assert lines[1].split() == ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "turnover", "exposure", "trades"]
-    assert lines[2].startswith("selector") and lines[3].startswith("buy_and_hold BTC/USD")
+    assert lines[2].startswith("selector (traded book)") and lines[3].startswith("buy_and_hold BTC/USD (signal book)")
+    assert lines[4].startswith("why they differ: risk manager reduced gross exposure on") and "breaker engaged" in lines[4]
     # the three pairs without Kraken 1h data are named, not fatal
     assert all(f"note: {p} left out" in r.stderr for p in ("ADA/USD", "LINK/USD", "DOGE/USD"))
     report = home / REPORTS / "backtest_selector_1h_20190101_20231231.html"
@@ -34,8 +35,9 @@ def test_options_json_and_png_report(home, tmp_path):
     d = json.loads(r.stdout)
     assert (d["strategy"], d["timeframe"], d["pairs"], d["bars"]) == ("trend_following", "1h", ["BTC/USD", "ETH/USD", "SOL/USD"], 90 * 24)
     assert d["start"] == "2022-01-01T00:00:00+00:00" and d["end"] == "2022-03-31T23:00:00+00:00"
-    m = d["metrics"]["trend_following"]
-    assert set(m) == {"total_return", "cagr", "sharpe", "sortino", "max_drawdown", "turnover", "exposure", "trades"}
+    m = d["metrics"]
+    assert d["book"] == "traded" and set(d["references"]) == {"buy_and_hold BTC/USD (signal book)"}
+    assert {"total_return", "final_equity", "cagr", "sharpe", "sortino", "max_drawdown", "turnover", "exposure", "trades", "breaker_bars"} <= set(m)
     assert 0 <= m["exposure"] <= 1 and m["max_drawdown"] >= 0 and m["turnover"] >= 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert not (home / REPORTS).exists() or not any((home / REPORTS).iterdir())
