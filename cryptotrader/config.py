@@ -163,6 +163,10 @@ class RegimeParams(_Section):
     panic_crash: float = Field(0.12, gt=0, lt=1)
     calm_vol_pct: float = Field(0.85, gt=0, lt=1)    # PANIC ends when vol percentile < calm_vol_pct OR drawdown > -calm_drawdown
     calm_drawdown: float = Field(0.08, gt=0, lt=1)
+    pair_drawdown: float = Field(0.20, gt=0, lt=1)   # breadth alarm: a pair is crashing when its close is this far below its drawdown_window high ...
+    panic_breadth: float | None = Field(0.6, gt=0, le=1)  # ... PANIC also when at least this share of the pairs with a price is crashing (None: off) ...
+    calm_breadth: float = Field(0.4, gt=0, le=1)     # ... and that alarm ends when the share falls below this
+    panic_breadth_min_pairs: int = Field(3, ge=1)    # the alarm needs this many pairs with a price (a lone benchmark is no breadth)
     min_dwell: str = "24h"              # a regime lasts at least this long; entering PANIC is immediate
 
     @field_validator("trend_window", "vol_window", "vol_rank_window", "vol_rank_min", "drawdown_window", "crash_window", "min_dwell")
@@ -176,6 +180,8 @@ class RegimeParams(_Section):
     def _bands(self):
         if self.breadth_off > self.breadth_on: raise ValueError(f"breadth_off ({self.breadth_off}) must be <= breadth_on ({self.breadth_on})")
         if self.calm_vol_pct > self.panic_vol_pct: raise ValueError(f"calm_vol_pct ({self.calm_vol_pct}) must be <= panic_vol_pct ({self.panic_vol_pct})")
+        if self.panic_breadth is not None and self.calm_breadth > self.panic_breadth:
+            raise ValueError(f"calm_breadth ({self.calm_breadth}) must be <= panic_breadth ({self.panic_breadth})")
         if self.calm_drawdown > self.panic_drawdown: raise ValueError(f"calm_drawdown ({self.calm_drawdown}) must be <= panic_drawdown ({self.panic_drawdown})")
         if parse_duration(self.vol_rank_min) > parse_duration(self.vol_rank_window): raise ValueError("vol_rank_min must not exceed vol_rank_window")
         return self

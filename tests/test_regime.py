@@ -107,3 +107,30 @@ def test_bad_input_exits_2_with_one_line(args, msg):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert msg in r.stderr
+
+
+def _config_with(tmp_path, **regime):
+    "The paper config with some `regime:` keys replaced (the rest of the file untouched)."
+    text = (ROOT / "config" / "crypto" / "paper.kraken.crypto.global.yaml").read_text()
+    for k, v in regime.items():
+        text, n = re.subn(rf"^(  {k}:)\s*\S+", rf"\g<1> {v}", text, flags=re.M)
+        assert n == 1, k
+    path = tmp_path / "paper.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_breadth_alarm_is_configured_from_the_yaml(home, tmp_path):
+    "LUNA, May 2022: the breadth alarm (on by default) labels 9 May PANIC; `panic_breadth: null` in the config switches it off."
+    args = ["regime", "--start", "2022-05-01", "--end", "2022-05-31", "--csv", "-"]
+    on, off = run_cli(*args), run_cli(*args, "--config", str(_config_with(tmp_path, panic_breadth="null")))
+    assert on.returncode == 0 and off.returncode == 0, (on.stderr, off.stderr)
+    lab_on, lab_off = ({x["timestamp"]: x["regime"] for x in _rows(r.stdout)} for r in (on, off))
+    assert lab_on["2022-05-09T20:00:00Z"] == "PANIC" and lab_off["2022-05-09T20:00:00Z"] != "PANIC"
+    assert _shares(on.stderr)["PANIC"] > _shares(off.stderr)["PANIC"] > 0
+
+
+def test_a_bad_breadth_band_in_the_yaml_exits_2_with_one_line(tmp_path):
+    r = run_cli("regime", "--config", str(_config_with(tmp_path, calm_breadth="0.7")))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "calm_breadth (0.7) must be <= panic_breadth (0.6)" in r.stderr
