@@ -56,10 +56,10 @@ def cmd_regime(args) -> int:
     why = dict(panel.report.missing_pairs)
     if bench not in panel.symbols:
         raise ValueError(f"benchmark {bench} has no {tf} data: {why.get(bench, 'not found')}; choose another with --benchmark or universe.benchmark")
-    b = panel.close[bench].dropna()
-    labels = label_regimes(panel, regime_params(cfg), bench).loc[b.index[0]:b.index[-1]]
+    b = panel.report.files[bench]          # its own bars: not the ones the gap policy carries past its file's end
+    labels = label_regimes(panel, regime_params(cfg), bench).loc[b.first:b.last]
     labels = _bars_in(labels, start, end)
-    if not len(labels): raise ValueError(f"no {bench} {tf} bars between {iso_utc(start) if start is not None else 'the start'} and {iso_utc(end) if end is not None else 'the end'} (its data: {iso_utc(b.index[0])} → {iso_utc(b.index[-1])})")
+    if not len(labels): raise ValueError(f"no {bench} {tf} bars between {iso_utc(start) if start is not None else 'the start'} and {iso_utc(end) if end is not None else 'the end'} (its data: {iso_utc(b.first)} → {iso_utc(b.last)})")
     out = sys.stderr if args.csv == "-" else sys.stdout
     skipped = [s for s in pairs if s not in panel.symbols]
     if skipped: print(f"note: left out, no {tf} data in {folder}{' up to ' + iso_utc(end) if end is not None else ''}: {', '.join(skipped)}; breadth uses {', '.join(panel.symbols)}", file=sys.stderr)
