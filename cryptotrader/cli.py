@@ -16,10 +16,10 @@ from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs, load_universe, universe_from_asset_pairs, universe_records, universe_table
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'COMMANDS', 'LIVE_CHECKS', 'pinned_versions', 'check_python',
-           'check_packages', 'check_configs', 'check_data_root', 'check_bundled_data', 'check_kernel', 'check_universe',
-           'run_checks', 'verify_checks', 'command', 'load_command_modules', 'build_parser', 'main', 'cmd_verify',
-           'cmd_universe', 'cmd_schedule', 'cmd_config']
+__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'COMMANDS', 'PAIRS_HELP', 'LIVE_CHECKS', 'pinned_versions',
+           'check_python', 'check_packages', 'check_configs', 'check_data_root', 'check_bundled_data', 'check_kernel',
+           'check_universe', 'run_checks', 'verify_checks', 'command', 'load_command_modules', 'build_parser', 'main',
+           'parse_pairs', 'cmd_verify', 'cmd_universe', 'cmd_schedule', 'cmd_config']
 
 # %% ../nbs/90_cli.ipynb #bcb0a471
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -161,6 +161,19 @@ def _run(argv) -> tuple[int, str, str]:
         try: code = main(argv)
         except SystemExit as e: code = e.code
     return code, out.getvalue(), err.getvalue()
+
+# %% ../nbs/90_cli.ipynb #a2f78194
+PAIRS_HELP = "pairs, any Kraken or unified name (XBTUSD, BTC/USD, btc/usd), space- or comma-separated (default: the config's universe)"
+
+def parse_pairs(values: list[str] | None, cfg=None) -> list[str]:
+    "Unified symbols of `--pairs` values (space- and/or comma-separated, any name); the config's universe if none; ValueError naming an unknown pair."
+    names = [n for v in (values or []) for n in str(v).replace(",", " ").split()]
+    if values and not names: raise ValueError("--pairs: no pair given")
+    if not names and cfg is None: raise ValueError("--pairs: no pair given and no config")
+    try: uni = load_universe(cfg, symbols=names or None)
+    except UnknownSymbolError as e: raise ValueError(f"{e} (--pairs takes Kraken or unified names, e.g. XBTUSD or BTC/USD)") from None
+    return list(dict.fromkeys(uni.symbols))
+
 
 # %% ../nbs/90_cli.ipynb #2bd2f2f2
 LIVE_CHECKS: list[Callable] = []  # `hook(cfg, args) -> [(name, check)]`, filled by cryptotrader.cli_live: the pre-flight of `verify --live`

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-from .cli import EXIT_OK, _add_config, command
+from .cli import EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
 from .config import load_config
 from .universe import load_universe
 
@@ -19,7 +19,7 @@ def _backtest_args(p):
     p.add_argument("--strategy", default="selector", metavar="NAME",
                    help="trend_following, cross_sectional_momentum, mean_reversion, breakout, volatility_targeting, defensive, "
                         "buy_and_hold, or selector (the regime-selected mix, or the approved model; default)")
-    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="pairs, any Kraken or unified name, space or comma separated (default: the config's universe)")
+    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help=PAIRS_HELP)
     p.add_argument("--start", default=None, help="first bar, ISO date/time UTC (default: the first bar of the data)")
     p.add_argument("--end", default=None, help="last bar, ISO date/time UTC, inclusive (default: the last bar of the data)")
     p.add_argument("--timeframe", default=None, help="bar size of the files to read: 15m, 1h, 4h, 1d, … (default: the config's timeframe)")
@@ -33,11 +33,6 @@ def _backtest_args(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 # %% ../nbs/93_cli_backtest.ipynb #ddf0cbba
-def _pairs(values, cfg) -> list[str]:
-    "Pairs from --pairs (space and/or comma separated), else the config's universe."
-    if not values: return list(cfg.universe.pairs)
-    return [s for v in values for s in v.replace(",", " ").split() if s]
-
 def _report_path(args, cfg, name, panel) -> tuple[Path, object | None]:
     "Where the report goes: --report, else the artifact store's reports/ folder."
     if args.report is not None: return args.report, None
@@ -96,7 +91,7 @@ def cmd_backtest(args) -> int:
     timeframe_ms(args.timeframe or cfg.timeframe)
     if args.report is not None and args.report.suffix.lower() not in (".png", ".html"): raise ValueError(f"--report must end in .png or .html, got {args.report.name}")
     if args.replay is not None and not args.replay.is_dir(): raise ValueError(f"--replay {args.replay}: not a folder")
-    spec = replay_spec(cfg, args.replay, load_universe(cfg, symbols=_pairs(args.pairs, cfg)).symbols, args.timeframe, args.start, args.end, args.seed)
+    spec = replay_spec(cfg, args.replay, parse_pairs(args.pairs, cfg), args.timeframe, args.start, args.end, args.seed)
     uni, history, panel, notes = replay_inputs(cfg, spec, ("kraken", "binance") if args.fallback else ("kraken",))
     if len(panel) < 2: raise ValueError(f"no {spec.timeframe} data for {', '.join(uni.symbols)} between {args.start or 'the start'} and {args.end or 'the end'}")
     for sym, why in panel.report.missing_pairs: print(f"note: {sym} left out: {why}", file=sys.stderr)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-from .cli import EXIT_FAIL, EXIT_OK, _add_config, command
+from .cli import EXIT_FAIL, EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
 from .config import BUNDLED_DATA, load_config
 
 # %% auto #0
@@ -27,7 +27,7 @@ def _data_args(p):
                                    "<datasets>/<area>/kraken_<ALTNAME>_<tf>.parquet. Kraken serves only the last 720 candles: "
                                    "an older --since is reported as unreachable.")
     _add_config(f)
-    f.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="pairs, any Kraken or unified name (default: the config's universe)")
+    f.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help=PAIRS_HELP)
     f.add_argument("--timeframe", default=None, help="1m, 5m, 15m, 30m, 1h, 4h, 1d (default: the config's timeframe)")
     f.add_argument("--since", default=None, help="ISO time of the first bar wanted (default: resume after the stored bars, else the latest 720)")
     f.add_argument("--until", default=None, help="ISO time of the last bar wanted (default: the last closed bar)")
@@ -69,12 +69,12 @@ def cmd_data_validate(args) -> int:
 
 # %% ../nbs/91_cli_data.ipynb #29a14751
 def cmd_data_fetch(args) -> int:
-    from cryptotrader.data import dataset_file, instrument, timeframe_delta, timeframe_ms, update_ohlcv_store, _iso, _utc
+    from cryptotrader.data import dataset_file, timeframe_delta, timeframe_ms, update_ohlcv_store, _iso, _utc
     from cryptotrader.universe import ExchangeUnavailable, kraken_client
     cfg = load_config(args.config)
     tf = args.timeframe or cfg.timeframe
     timeframe_ms(tf)
-    pairs = [instrument(p).symbol for p in (args.pairs or cfg.universe.pairs)]  # unknown names fail before any request
+    pairs = parse_pairs(args.pairs, cfg)  # unknown names fail before any request
     since, until = (_utc(args.since) if args.since else None), (_utc(args.until) if args.until else None)
     if args.pace is not None and args.pace < 0: raise ValueError("--pace must be >= 0")
     ex = kraken_client(args.exchange_url or cfg.live.exchange_url, enableRateLimit=False, timeout=int(args.timeout * 1000))

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-from .cli import EXIT_FAIL, EXIT_OK, LIVE_CHECKS, _add_config, command
+from .cli import EXIT_FAIL, EXIT_OK, LIVE_CHECKS, PAIRS_HELP, _add_config, command, parse_pairs
 from .config import LIVE_CONFIG, load_config
 
 # %% auto #0
@@ -17,7 +17,7 @@ __all__ = ['cmd_live', 'paper_realtime', 'check_credentials', 'check_key_permiss
 def _live_args(p):
     p.add_argument("--config", type=Path, default=LIVE_CONFIG, help="YAML config (default: the live config)")
     p.add_argument("--exchange-url", default=None, help="a Kraken-compatible base URL (default: the config's live.exchange_url, else Kraken)")
-    p.add_argument("--pairs", nargs="+", default=None, help="pairs to trade (default: the config's universe)")
+    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="to trade: " + PAIRS_HELP)
     p.add_argument("--max-bars", type=int, default=None, help="stop after N bars (default: run until stopped)")
     p.add_argument("--history", metavar="DIR", default=None, help="OHLCV files that warm up the signals (default: the bundled data)")
 
@@ -32,7 +32,8 @@ def cmd_live(args) -> int:
     cfg = load_config(args.config)
     check_live_config(cfg)
     if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
-    try: res = run_live(cfg, args.exchange_url, args.pairs, args.max_bars, history_dir=args.history, on_step=_print_step)
+    pairs = parse_pairs(args.pairs, cfg)
+    try: res = run_live(cfg, args.exchange_url, pairs, args.max_bars, history_dir=args.history, on_step=_print_step)
     except ReconcileError as e:
         print(e.report.summary()); print("not trading: fix the differences (or the ledger) and start again", file=sys.stderr)
         return EXIT_FAIL
@@ -47,7 +48,7 @@ def paper_realtime(cfg, args) -> int:
     "Run `paper --realtime` (called by `cryptotrader paper`)."
     from cryptotrader.realtime import run_paper_realtime
     if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
-    res = run_paper_realtime(cfg, args.exchange_url, args.pairs, args.max_bars, fresh=args.fresh, history_dir=args.replay, on_step=_print_step)
+    res = run_paper_realtime(cfg, args.exchange_url, parse_pairs(args.pairs, cfg), args.max_bars, fresh=args.fresh, history_dir=args.replay, on_step=_print_step)
     print("paper realtime run: " + json.dumps(res.summary()))
     print(f"  ledger: {res.ledger}")
     return EXIT_OK

@@ -6,19 +6,13 @@
 from __future__ import annotations
 import sys
 from pathlib import Path
-from .cli import EXIT_OK, _add_config, command
+from .cli import EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
 from .config import BUNDLED_DATA, load_config
 
 # %% auto #0
 __all__ = ['cmd_regime']
 
 # %% ../nbs/92_cli_regime.ipynb #32a8b8b4
-def _split_pairs(values: list[str] | None) -> list[str] | None:
-    "Pairs given as `A B`, `A,B` or a mix, without duplicates."
-    if values is None: return None
-    out = [p.strip() for v in values for p in v.split(",") if p.strip()]
-    return list(dict.fromkeys(out))
-
 def _parse_time(s: str | None, flag: str):
     "An ISO date or time as a UTC Timestamp (naive = UTC); ValueError naming the flag."
     if s is None: return None
@@ -32,7 +26,7 @@ def _parse_time(s: str | None, flag: str):
 def _regime_args(p):
     _add_config(p)
     p.add_argument("--replay", type=Path, default=None, metavar="DIR", help="a folder of <exchange>_<ALTNAME>_<tf>.csv.gz / .parquet files (default: the bundled data/ohlcv)")
-    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="pairs for breadth, any Kraken or unified name, space- or comma-separated (default: the config's universe)")
+    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="for breadth: " + PAIRS_HELP)
     p.add_argument("--benchmark", default=None, help="the pair that leads the regime (default: the config's universe.benchmark); always loaded")
     p.add_argument("--timeframe", default=None, help="bar size: 15m, 1h, 4h, 1d, ... (default: the config's); resampled from a finer file when needed")
     p.add_argument("--start", default=None, help="first bar reported, ISO date/time, UTC if no zone (default: the benchmark's first bar)")
@@ -57,15 +51,15 @@ def cmd_regime(args) -> int:
     folder = args.replay if args.replay is not None else BUNDLED_DATA / "ohlcv"
     if not folder.is_dir(): raise ValueError(f"--replay {folder}: not a folder")
     bench = instrument(args.benchmark or cfg.universe.benchmark).symbol
-    pairs = [bench] + [p for p in (_split_pairs(args.pairs) or list(cfg.universe.pairs)) if p != bench]
+    pairs = [bench] + [p for p in parse_pairs(args.pairs, cfg) if p != bench]
     panel = load_panel(pairs, tf, folder, end=end)   # all history before --start: no warm-up inside the range
     why = dict(panel.report.missing_pairs)
     if bench not in panel.symbols:
         raise ValueError(f"benchmark {bench} has no {tf} data: {why.get(bench, 'not found')}; choose another with --benchmark or universe.benchmark")
-    b = panel.close[bench].dropna()
-    labels = label_regimes(panel, regime_params(cfg), bench).loc[b.index[0]:b.index[-1]]
+    b = panel.report.files[bench]          # its own bars: not the ones the gap policy carries past its file's end
+    labels = label_regimes(panel, regime_params(cfg), bench).loc[b.first:b.last]
     labels = _bars_in(labels, start, end)
-    if not len(labels): raise ValueError(f"no {bench} {tf} bars between {iso_utc(start) if start is not None else 'the start'} and {iso_utc(end) if end is not None else 'the end'} (its data: {iso_utc(b.index[0])} → {iso_utc(b.index[-1])})")
+    if not len(labels): raise ValueError(f"no {bench} {tf} bars between {iso_utc(start) if start is not None else 'the start'} and {iso_utc(end) if end is not None else 'the end'} (its data: {iso_utc(b.first)} → {iso_utc(b.last)})")
     out = sys.stderr if args.csv == "-" else sys.stdout
     skipped = [s for s in pairs if s not in panel.symbols]
     if skipped: print(f"note: left out, no {tf} data in {folder}{' up to ' + iso_utc(end) if end is not None else ''}: {', '.join(skipped)}; breadth uses {', '.join(panel.symbols)}", file=sys.stderr)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass, json, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, _add_config, command
+from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PAIRS_HELP, _add_config, command, parse_pairs
 from .clock import LiveClock, iso_utc
 from .config import data_paths, load_config
 from .risk import KillSwitch
@@ -19,7 +19,7 @@ __all__ = ['cmd_paper', 'service_status', 'approved_model_status', 'cmd_status',
 def _paper_args(p):
     _add_config(p)
     p.add_argument("--replay", metavar="DIR", default=None, help="a folder of OHLCV files in the shared format (default: the bundled Kraken data)")
-    p.add_argument("--pairs", nargs="+", default=None, help="pairs to trade (default: the config's universe)")
+    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="to trade: " + PAIRS_HELP)
     p.add_argument("--timeframe", default=None, help="bar size to read from DIR, e.g. 1h, 15m, 4h, 1d (default: the config's)")
     p.add_argument("--start", default=None, help="first bar (ISO 8601, UTC if no zone; default: the data's start)")
     p.add_argument("--end", default=None, help="last bar (default: the data's end)")
@@ -51,6 +51,7 @@ def cmd_paper(args) -> int:
     from cryptotrader.service import replay_spec, run_replay
     cfg = load_config(args.config)
     if cfg.mode != "paper": raise ValueError(f"{args.config}: mode is {cfg.mode!r}; `cryptotrader paper` needs a paper config")
+    if args.pairs: args.pairs = parse_pairs(args.pairs, cfg)   # unified symbols: they are part of the replay's identity
     if args.realtime:
         from cryptotrader.cli_live import paper_realtime
         return paper_realtime(cfg, args)

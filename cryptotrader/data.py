@@ -18,12 +18,13 @@ from .universe import (ASSET_PAIRS_FILE, ExchangeUnavailable, Instrument, Univer
                                    instrument_from_asset_pair, kraken_client)
 
 # %% auto #0
-__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'timeframe_ms', 'timeframe_delta', 'DataNotFound',
-           'DataValidationError', 'find_gaps', 'fill_gaps', 'ValidationReport', 'validate_ohlcv', 'instrument',
-           'parse_data_filename', 'file_stem', 'infer_timeframe', 'read_ohlcv_report', 'read_ohlcv_file',
-           'find_data_file', 'load_ohlcv_report', 'load_ohlcv', 'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel',
-           'compare_bars', 'dataset_dir', 'dataset_file', 'write_parquet', 'parquet_metadata', 'store_ohlcv',
-           'FetchReport', 'fetch_ohlcv_history', 'update_ohlcv_store']
+__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'timeframe_ms',
+           'timeframe_delta', 'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars', 'fill_gaps',
+           'ValidationReport', 'validate_ohlcv', 'instrument', 'parse_data_filename', 'file_stem', 'infer_timeframe',
+           'read_ohlcv_report', 'read_ohlcv_file', 'find_data_file', 'load_ohlcv_report', 'load_ohlcv',
+           'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars', 'dataset_dir', 'dataset_file',
+           'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport', 'fetch_ohlcv_history',
+           'update_ohlcv_store']
 
 # %% ../nbs/12_data.ipynb #07698119
 OHLCV = ["open", "high", "low", "close", "volume"]
@@ -62,18 +63,35 @@ def find_gaps(df: pd.DataFrame, timeframe: str) -> tuple:
     at = np.flatnonzero(d > tf)
     return tuple((pd.Timestamp(int(t[i]) + tf, unit="ms", tz="UTC"), int(d[i] // tf) - 1) for i in at)
 
-def fill_gaps(df: pd.DataFrame, timeframe: str, start=None, end=None) -> tuple[pd.DataFrame, int]:
-    "Bars on a regular grid from the first to the last bar (or `start`..`end`), gaps filled by the policy; returns (bars, bars filled)."
-    if not len(df): return df, 0
-    td = timeframe_delta(timeframe)
-    grid = pd.date_range(start or df.index[0], end or df.index[-1], freq=td, name="timestamp", unit="ns")
+GAP_STALE_AFTER = pd.Timedelta(days=3)  # a pair silent for longer is treated as not trading: NaN, not a flat line
+
+def _utc(t) -> pd.Timestamp | None:
+    if t is None: return None
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+def stale_bars(timeframe: str, stale_after=GAP_STALE_AFTER) -> int:
+    "How many consecutive missing bars the gap policy fills before the pair counts as not trading."
+    return int(pd.Timedelta(stale_after) // timeframe_delta(timeframe))
+
+def _fill(df: pd.DataFrame, grid: pd.DatetimeIndex, limit: int) -> tuple[pd.DataFrame, np.ndarray]:
+    "`df` on `grid`, missing bars filled causally; (bars, mask of the filled bars)."
     out = df.reindex(grid)
-    new = out["close"].isna() & (grid >= df.index[0]) & (grid <= df.index[-1])
+    real = out["close"].notna().to_numpy()
+    pos = np.arange(len(grid), dtype="float64")
+    last = pd.Series(np.where(real, pos, np.nan)).ffill().to_numpy()   # the last real bar at or before each bar: the past only
+    with np.errstate(invalid="ignore"): new = ~real & (pos - last <= limit)   # NaN before the first bar: never filled
     close = out["close"].ffill()
-    inside = (grid >= df.index[0]) & (grid <= df.index[-1])
-    close = close.where(inside)
     for c in ["open", "high", "low", "close"]: out[c] = out[c].where(~new, close)
     out["volume"] = out["volume"].where(~new, 0.0)
+    return out, new
+
+def fill_gaps(df: pd.DataFrame, timeframe: str, start=None, end=None, stale_after=GAP_STALE_AFTER) -> tuple[pd.DataFrame, int]:
+    "Bars on the regular grid `start`..`end` (default: first..last bar), missing ones filled by the causal gap policy; (bars, bars filled)."
+    if not len(df): return df, 0
+    grid = pd.date_range(df.index[0] if start is None else _utc(start), df.index[-1] if end is None else _utc(end),
+                         freq=timeframe_delta(timeframe), name="timestamp", unit="ns")
+    out, new = _fill(df, grid, stale_bars(timeframe, stale_after))
     return out, int(new.sum())
 
 # %% ../nbs/12_data.ipynb #dd523008
@@ -295,11 +313,6 @@ def read_ohlcv_file(path: str | Path, timeframe: str | None = None, strict: bool
     return df
 
 # %% ../nbs/12_data.ipynb #f428c26b
-def _utc(t) -> pd.Timestamp | None:
-    if t is None: return None
-    t = pd.Timestamp(t)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
 def find_data_file(pair: str | Instrument, timeframe: str = "1h", data_dir: str | Path | None = None,
                    sources: Sequence[str] = ("kraken",)) -> tuple[Path, str, str]:
     "(file, exchange, file timeframe) for a pair: the exact timeframe first, else the coarsest finer one that divides it."
@@ -323,7 +336,8 @@ def find_data_file(pair: str | Instrument, timeframe: str = "1h", data_dir: str 
     raise DataNotFound(f"no data for {instrument(pair).symbol} {timeframe} in {d}: looked for {' or '.join(looked)} (or a finer timeframe to resample)")
 
 def load_ohlcv_report(pair: str, timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
-                      strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",)) -> tuple[pd.DataFrame, ValidationReport]:
+                      strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",),
+                      stale_after=GAP_STALE_AFTER) -> tuple[pd.DataFrame, ValidationReport]:
     "Like `load_ohlcv`, and the report (file, problems, gaps, resampling, fallback source)."
     path, ex, file_tf = find_data_file(pair, timeframe, data_dir, sources)
     df, rep = read_ohlcv_report(path, file_tf, strict)
@@ -334,18 +348,23 @@ def load_ohlcv_report(pair: str, timeframe: str = "1h", data_dir: str | Path | N
         df = resample_ohlcv(df, timeframe, file_tf)
         notes.append(f"resampled from {file_tf}")
     s, e = _utc(start), _utc(end)
-    if s is not None or e is not None: df = df.loc[s:e]
-    gaps = find_gaps(df, timeframe)
+    if e is not None: df = df.loc[:e]
+    gaps = find_gaps(df.loc[s:] if s is not None else df, timeframe)
     filled = 0
-    if fill: df, filled = fill_gaps(df, timeframe)
+    if fill and len(df):   # causal: filled from the bars before `start` too, and carried up to `end` (at most `stale_after`)
+        limit, td = stale_bars(timeframe, stale_after), timeframe_delta(timeframe)
+        hi = df.index[-1] if e is None else max(df.index[-1], min(e.floor(td), df.index[-1] + limit * td))
+        df, new = _fill(df, pd.date_range(df.index[0], hi, freq=td, name="timestamp", unit="ns"), limit)
+        filled = int(new[df.index >= s].sum()) if s is not None else int(new.sum())
+    if s is not None: df = df.loc[s:]
     rep = _replace(rep, timeframe=timeframe, gaps=gaps, filled_bars=filled, notes=tuple(notes),
                    first=df.index[0] if len(df) else None, last=df.index[-1] if len(df) else None)
     return df, rep
 
 def load_ohlcv(pair: str, timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
-               strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",)) -> pd.DataFrame:
+               strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER) -> pd.DataFrame:
     "Validated bars of one pair (UTC open-time index, float64 OHLCV); `DataNotFound` if there is no file."
-    return load_ohlcv_report(pair, timeframe, data_dir, start, end, strict=strict, fill=fill, sources=sources)[0]
+    return load_ohlcv_report(pair, timeframe, data_dir, start, end, strict=strict, fill=fill, sources=sources, stale_after=stale_after)[0]
 
 # %% ../nbs/12_data.ipynb #3645a14f
 def resample_ohlcv(df: pd.DataFrame, timeframe: str, source_timeframe: str | None = None, drop_partial_edges: bool = True) -> pd.DataFrame:
@@ -366,6 +385,8 @@ def resample_ohlcv(df: pd.DataFrame, timeframe: str, source_timeframe: str | Non
     return out
 
 # %% ../nbs/12_data.ipynb #18b39147
+def _span(td) -> str: return str(pd.Timedelta(td)).replace(" 00:00:00", "")
+
 @dataclass(frozen=True)
 class PanelReport:
     "What `load_panel` found: missing pairs, where each pair came from, and what was filled or repaired."
@@ -374,6 +395,13 @@ class PanelReport:
     sources: dict = field(default_factory=dict)    # symbol -> file name (a fallback says so)
     files: dict = field(default_factory=dict)      # symbol -> ValidationReport
     filled: dict = field(default_factory=dict)     # symbol -> bars filled by the gap policy
+    stale: dict = field(default_factory=dict)      # symbol -> bars left NaN: silent for longer than `stale_after` (after its first bar)
+    stale_after: pd.Timedelta = GAP_STALE_AFTER    # the gap policy's staleness limit
+    @property
+    def policy(self) -> str:
+        "The gap policy in one line."
+        return (f"causal: a missing bar after the pair's first bar carries the last close (o=h=l=c, volume 0) "
+                f"for at most {_span(self.stale_after)} of consecutive missing bars, NaN after that; never looks at later bars")
     @property
     def missing(self) -> list[str]: return [s for s, _ in self.missing_pairs]
     @property
@@ -382,11 +410,12 @@ class PanelReport:
         "One row per pair: source file, first and last bar, rows, repairs, gaps and filled bars."
         rows = [{"symbol": s, "source": self.sources[s], "first": r.first, "last": r.last, "bars": r.rows_kept,
                  "repaired_or_dropped": sum(r.counts.values()), "gaps": len(r.gaps), "missing_bars": r.missing_bars,
-                 "filled": self.filled.get(s, 0), "notes": "; ".join(r.notes)} for s, r in self.files.items()]
+                 "filled": self.filled.get(s, 0), "stale": self.stale.get(s, 0), "notes": "; ".join(r.notes)} for s, r in self.files.items()]
         rows += [{"symbol": s, "source": "MISSING", "notes": why} for s, why in self.missing_pairs]
         return pd.DataFrame(rows).set_index("symbol")
     def summary(self) -> str:
-        s = f"{len(self.files)} pairs [{self.timeframe}], {sum(self.filled.values())} bars filled"
+        s = f"{len(self.files)} pairs [{self.timeframe}], {sum(self.filled.values())} bars filled (last close carried ≤ {_span(self.stale_after)}, causal)"
+        if any(self.stale.values()): s += "; STALE (NaN): " + ", ".join(f"{k} {v} bars" for k, v in self.stale.items() if v)
         if self.missing_pairs: s += f"; MISSING: {', '.join(self.missing)}"
         if self.fallbacks: s += "; FALLBACK (not Kraken): " + ", ".join(f"{k} ← {v.split()[0]}" for k, v in self.fallbacks.items())
         return s
@@ -419,31 +448,44 @@ class Panel:
 
 # %% ../nbs/12_data.ipynb #f1d5df6c
 def load_panel(pairs: Iterable[str], timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
-               strict: bool = False, sources: Sequence[str] = ("kraken",)) -> Panel:
-    "Load `pairs` on one timeline; pairs without data are listed in `report.missing_pairs`."
-    frames, reports, srcs, missing, filled = {}, {}, {}, [], {}
-    for p in pairs:
+               strict: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER) -> Panel:
+    "Load `pairs` on one timeline, gaps filled by the causal policy; pairs without data are listed in `report.missing_pairs`."
+    s, e = _utc(start), _utc(end)
+    td, limit = timeframe_delta(timeframe), stale_bars(timeframe, stale_after)
+    frames, reports, srcs, missing, at = {}, {}, {}, [], {}
+    for n, p in enumerate(pairs):
         try: sym = instrument(p).symbol
-        except UnknownSymbolError as e: missing.append((str(p), str(e))); continue
-        try: df, rep = load_ohlcv_report(sym, timeframe, data_dir, start, end, strict=strict, sources=sources)
-        except DataNotFound as e: missing.append((sym, str(e))); continue
-        if not len(df): missing.append((sym, f"no bars between {start} and {end}")); continue
-        frames[sym], reports[sym] = df, rep
+        except UnknownSymbolError as ex: missing.append((n, str(p), str(ex))); continue
+        try: df, rep = load_ohlcv_report(sym, timeframe, data_dir, None, e, strict=strict, sources=sources)  # before `start` too
+        except DataNotFound as ex: missing.append((n, sym, str(ex))); continue
+        win = df.loc[s:] if s is not None else df
+        frames[sym], at[sym] = df, n
+        reports[sym] = _replace(rep, gaps=find_gaps(win, timeframe), first=win.index[0] if len(win) else None, last=win.index[-1] if len(win) else None)
         srcs[sym] = rep.source + (f" (FALLBACK {rep.source.split('_')[0]}, not Kraken)" if not rep.source.startswith("kraken_") else "")
-    if frames:
-        lo, hi = min(f.index[0] for f in frames.values()), max(f.index[-1] for f in frames.values())
-        grid = pd.date_range(lo, hi, freq=timeframe_delta(timeframe), name="timestamp", unit="ns")
-    else: grid = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
-    wide = {c: {} for c in OHLCV}
+    grid = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
+    live = {k: f for k, f in frames.items() if len(f)}
+    if live:
+        lo, hi = min(f.index[0] for f in live.values()), max(f.index[-1] for f in live.values())
+        if s is not None: lo = max(lo, s.ceil(td))
+        if e is not None: hi = max(hi, min(e.floor(td), hi + limit * td))   # to `end`, not beyond every pair going stale
+        if lo <= hi: grid = pd.date_range(lo, hi, freq=td, name="timestamp", unit="ns")
+    wide, filled, stale = {c: {} for c in OHLCV}, {}, {}
     for sym, df in frames.items():
-        f, filled[sym] = fill_gaps(df, timeframe)
-        f = f.reindex(grid)
+        if not len(df) or not len(grid) or df.index[0] > grid[-1]: f = None
+        else:
+            f, new = _fill(df, pd.date_range(df.index[0], grid[-1], freq=td, name="timestamp", unit="ns"), limit)
+            f, new = f.reindex(grid), pd.Series(new, index=f.index).reindex(grid, fill_value=False)
+        if f is None or f["close"].isna().all():
+            missing.append((at[sym], sym, f"no bars between {start} and {end}")); del reports[sym], srcs[sym]; continue
+        filled[sym] = int(new.sum())
+        stale[sym] = int((f["close"].isna() & (grid > df.index[0])).sum())
         for c in OHLCV: wide[c][sym] = f[c]
-    cols = list(frames)
+    cols = list(wide["close"])
     mk = lambda c: pd.DataFrame(wide[c], index=grid, columns=cols, dtype="float64")
-    rep = PanelReport(timeframe, tuple(missing), srcs, reports, filled)
+    rep = PanelReport(timeframe, tuple((p, why) for _, p, why in sorted(missing, key=lambda m: m[0])), srcs, reports, filled, stale, pd.Timedelta(stale_after))
     log_event(get_logger("data"), "panel_loaded", timeframe=timeframe, pairs=cols, missing=rep.missing, bars=len(grid))
     return Panel(*(mk(c) for c in OHLCV), timeframe, rep)
+
 
 # %% ../nbs/12_data.ipynb #436df330
 def compare_bars(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-9) -> dict:

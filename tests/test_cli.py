@@ -92,3 +92,52 @@ def test_config_prints_defaults_filled_in():
     r = run_cli("config", "--json")
     cfg = json.loads(r.stdout)
     assert r.returncode == 0 and cfg["env"] == "paper_kraken_crypto_global" and cfg["gates"]["min_sharpe"] == 0.5
+
+
+# --pairs: every command reads it with cli.parse_pairs — comma- or space-separated, any Kraken or unified name
+PAIR_FORMS = {"comma": ["BTC/USD,ETH/USD"], "space-kraken": ["XBTUSD", "ETHUSD"]}
+SHORT = ["--start", "2023-06-01", "--end", "2023-06-10"]
+NOWHERE = "http://127.0.0.1:9"   # nothing listens there: a command that got past its arguments fails to connect
+NO_CREDS = {"KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": "", "KRAKEN_API_KEY_FILE": ""}
+PAIR_COMMANDS = {
+    "regime": ["regime", *SHORT],
+    "backtest": ["backtest", *SHORT, "--json"],
+    "paper": ["paper", *SHORT, "--no-progress", "--no-report", "--summary-json", "-"],
+    "data fetch": ["data", "fetch", "--exchange-url", NOWHERE, "--pace", "0", "--timeout", "2"],
+    "live": ["live", "--exchange-url", NOWHERE],
+}
+
+
+def _check_pairs_accepted(cmd: str, r) -> None:
+    from conftest import json_tail
+    both = ["BTC/USD", "ETH/USD"]
+    if cmd == "regime": assert r.returncode == 0 and "breadth over 2 pairs" in r.stdout, r.stderr
+    elif cmd == "backtest": assert r.returncode == 0 and json_tail(r.stdout)["pairs"] == both, r.stderr
+    elif cmd == "paper": assert r.returncode == 0 and json_tail(r.stdout)["pairs"] == both, r.stderr
+    elif cmd == "data fetch":                                   # both pairs resolved, by unified name, then the fetch fails
+        assert r.returncode == 1 and "BTC/USD 1h: FAILED" in r.stderr and "ETH/USD 1h: FAILED" in r.stderr, r.stderr
+    elif cmd == "live":                                         # past the pairs, refused for the missing credentials
+        assert r.returncode == 2 and "credentials" in r.stderr and "pair" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("form", PAIR_FORMS)
+@pytest.mark.parametrize("cmd", PAIR_COMMANDS)
+def test_every_pairs_option_takes_both_spellings(cmd, form, home):
+    r = run_cli(*PAIR_COMMANDS[cmd], "--pairs", *PAIR_FORMS[form], env=NO_CREDS, timeout=300)
+    _check_pairs_accepted(cmd, r)
+
+
+@pytest.mark.parametrize("cmd", PAIR_COMMANDS)
+def test_an_unknown_pair_is_exit_2_naming_it(cmd, home):
+    r = run_cli(*PAIR_COMMANDS[cmd], "--pairs", "XBTUSD", "eth/usd,PEPE/USD", env=NO_CREDS)
+    assert r.returncode == 2 and "PEPE/USD" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_paper_stores_unified_pairs_so_either_spelling_resumes_the_same_run(home):
+    "The pairs are part of the replay's identity: `XBTUSD ETHUSD` resumes the run started as `BTC/USD,ETH/USD` (a different run would be refused)."
+    first = run_cli(*PAIR_COMMANDS["paper"], "--pairs", "BTC/USD,ETH/USD")
+    again = run_cli(*PAIR_COMMANDS["paper"], "--pairs", "XBTUSD", "eth/usd")
+    assert first.returncode == 0 and again.returncode == 0, again.stderr
+    other = run_cli(*PAIR_COMMANDS["paper"], "--pairs", "BTC/USD")
+    assert other.returncode == 2 and "--fresh" in other.stderr

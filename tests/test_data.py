@@ -1,5 +1,6 @@
 """Market data: `cryptotrader data fetch` through real ccxt against a Kraken-compatible server on 127.0.0.1
 (serving the bundled real bars with Kraken's rules), `cryptotrader data validate`, and the loaders."""
+import functools
 import gzip
 import json
 import threading
@@ -288,3 +289,42 @@ def test_parquet_round_trip(home):
     pd.testing.assert_frame_equal(load_ohlcv("XBTUSD", "1h", data_dir=p.parent), df)
     write_parquet(df.iloc[:10], p)
     assert len(read_ohlcv_file(p)) == 10 and not list(p.parent.glob(".*.tmp"))
+
+
+@functools.lru_cache(maxsize=None)
+def _raw(f: str) -> pd.DataFrame: return pd.read_csv(OHLCV_DIR / f)
+
+
+def _cut_copy(files: list[str], t, dst, since) -> None:
+    "Copies of bundled files holding only the bars from `since` to `t`: what a live service had at `t`."
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        raw = _raw(f)
+        ts = pd.to_datetime(raw.timestamp, unit="ms", utc=True)
+        keep = raw[(ts >= pd.Timestamp(since, tz="UTC")) & (ts <= t)]
+        if len(keep): keep.to_csv(dst / f, index=False)                                 # no bars yet (or any more): no file
+
+
+@pytest.mark.parametrize("pairs,files", [
+    (["BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD"], ["kraken_XBTUSD_1h.csv.gz", "kraken_ETHUSD_1h.csv.gz", "kraken_LTCUSD_1h.csv.gz", "kraken_XRPUSD_1h.csv.gz"]),
+    (["BTC/USD", "SOL/USD", "DOT/USD", "AVAX/USD"], ["kraken_XBTUSD_1h.csv.gz", "kraken_SOLUSD_1h.csv.gz", "kraken_DOTUSD_1h.csv.gz", "kraken_AVAXUSD_1h.csv.gz"]),
+])
+def test_files_cut_inside_every_real_gap_give_the_same_panel_rows(tmp_path, pairs, files):
+    "The gap policy is causal: for every real gap of these files, files cut at its first, middle and last missing bar (and one bar "
+    "after) give the rows of the whole files up to the cut — with and without end=cut."
+    full = load_panel(pairs, "1h")
+    cuts = set()
+    for f in files:
+        _, rep = read_ohlcv_report(OHLCV_DIR / f)
+        for first, n in rep.gaps:
+            cuts |= {first, first + pd.Timedelta(hours=n // 2), first + pd.Timedelta(hours=n - 1), first + pd.Timedelta(hours=n)}
+    assert len(cuts) > 20
+    for t in sorted(cuts):
+        since = t - pd.Timedelta(days=10)
+        d = tmp_path / f"{t:%Y%m%d%H}"
+        _cut_copy(files, t, d, since.tz_localize(None))
+        for end in (None, t):
+            cut = load_panel(pairs, "1h", d, start=since + pd.Timedelta(days=5), end=end)
+            assert cut.index[-1] <= t and (end is None or cut.index[-1] == t)
+            for c in ("open", "high", "low", "close", "volume"):
+                pd.testing.assert_frame_equal(getattr(cut, c), getattr(full, c).loc[cut.index[0]:cut.index[-1], cut.symbols], check_freq=False, obj=f"{c} cut at {t}")
