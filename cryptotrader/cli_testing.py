@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys, time
 from pathlib import Path
-from .cli import EXIT_OK, command
+from .cli import EXIT_OK, command, parse_pairs
 
 # %% auto #0
 __all__ = ['cmd_testing', 'cmd_kraken_server']
@@ -49,7 +49,7 @@ def cmd_kraken_server(args, ready: threading.Event | None = None, stop: threadin
     from cryptotrader.testing import KrakenTestServer, new_test_credentials
     if args.speed <= 0: raise ValueError("--speed must be > 0")
     key, secret = new_test_credentials()
-    try: srv = KrakenTestServer(replay_dir=args.replay, timeframe=args.timeframe, pairs=args.pairs, api_keys={key: secret},
+    try: srv = KrakenTestServer(replay_dir=args.replay, timeframe=args.timeframe, pairs=parse_pairs(args.pairs) if args.pairs else None, api_keys={key: secret},
                                 seed=args.seed, balances=_balances(args.balance), start=args.start, port=args.port)
     except FileNotFoundError as e: raise ValueError(str(e)) from None
     url = srv.start()

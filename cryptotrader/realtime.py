@@ -135,7 +135,7 @@ class History:
                 if frames else pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns"))
         wide, filled = {c: {} for c in OHLCV}, {}
         for s, f in frames.items():
-            g, filled[s] = fill_gaps(f, self.timeframe)
+            g, filled[s] = fill_gaps(f, self.timeframe, end=end)   # the replay's causal policy: a pair's missing latest bar is carried too
             g = g.reindex(grid)
             for c in OHLCV: wide[c][s] = g[c]
         mk = lambda c: pd.DataFrame(wide[c], index=grid, columns=list(frames), dtype="float64")
