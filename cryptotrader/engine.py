@@ -221,7 +221,9 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     else:
         orders, skipped = rebalance_orders(dec.weights, hold, cash, marks, self.universe, ts, strategy=active or "engine", equity=eq_now,
                                            min_trade_fraction=self.min_trade_fraction)
-        for o in orders:
+        working = {o.symbol for o in self.broker.open_orders()}    # a pair with an order still working (a partial fill's
+        for o in orders:                                             # remainder) gets no second one on top of it
+            if o.symbol in working: continue
             ok, why = self.risk.allow_new_order(len(self.broker.open_orders()))
             if not ok: L.log_event("risk_denial", rule="max_open_orders", symbol=o.symbol, reason=why); break
             if L.add_order(o):
