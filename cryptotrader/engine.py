@@ -191,16 +191,20 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     if st("paused"):
         self._put("paused", False); L.log_event("resume", decide_at)
         log_event(self.log, "trading resumed", at=iso_utc(decide_at))
-    return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak, until)
+    return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak, until, {b.symbol for b in bars})
 
 TradingEngine.step, TradingEngine._bar_work, TradingEngine._get, TradingEngine._put = _step, _bar_work, _get, _put
 
 # %% ../nbs/35_engine.ipynb #be08ce28
 def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float,
-            breaker_until: str | None = None) -> StepResult:
+            breaker_until: str | None = None, fresh: set | None = None) -> StepResult:
     L = self.ledger
     target, regime, active, vols = self.signals.at(ts) if self.signals is not None else ({}, "RISK_OFF", "", {})
     target = {s: w for s, w in target.items() if s in marks}
+    fresh = set(marks) if fresh is None else fresh                  # pairs with a bar now: the only ones that can be priced and traded
+    for o in [o for o in self.broker.open_orders() if o.symbol in fresh]:   # an order still working (a partial fill's remainder) is
+        self.broker.cancel(o.client_id)                                        # cancelled and the pair re-decided: never two orders on it
+    self._record_events()
     hold, cash = self._holdings()
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
@@ -219,11 +223,10 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
         n = self.broker.cancel_all(); self._record_events()
         if n: L.log_event("halt_cancel", cancelled=n)
     else:
-        orders, skipped = rebalance_orders(dec.weights, hold, cash, marks, self.universe, ts, strategy=active or "engine", equity=eq_now,
+        prices = {s: p for s, p in marks.items() if s in fresh}
+        orders, skipped = rebalance_orders(dec.weights, hold, cash, prices, self.universe, ts, strategy=active or "engine", equity=eq_now,
                                            min_trade_fraction=self.min_trade_fraction)
-        working = {o.symbol for o in self.broker.open_orders()}    # a pair with an order still working (a partial fill's
-        for o in orders:                                             # remainder) gets no second one on top of it
-            if o.symbol in working: continue
+        for o in orders:
             ok, why = self.risk.allow_new_order(len(self.broker.open_orders()))
             if not ok: L.log_event("risk_denial", rule="max_open_orders", symbol=o.symbol, reason=why); break
             if L.add_order(o):
