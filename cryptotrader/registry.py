@@ -329,6 +329,16 @@ def _new_line(store: ArtifactStore, action: str, env: str, model_id: str, model_
             "model_sha256": model_sha256, "previous_model_id": previous_model_id, "reason": reason,
             "prev_line_sha256": sha256_bytes(lines[-1]) if lines else GENESIS, **extra}
 
+# %% ../nbs/41_registry.ipynb #a1f0c2d5
+def _history(lines: list[bytes]) -> dict[str, list[tuple[int, bytes, dict]]]:
+    "The decisions that took effect, per env, oldest first: {env: [(line number, raw line, record)]} (aborted lines left out)."
+    recs = [(i, l, json.loads(l)) for i, l in enumerate(lines, 1)]
+    aborted = {r.get("aborted_line_sha256") for _, _, r in recs if r["action"] == "abort"}
+    out: dict[str, list] = {}
+    for i, l, r in recs:
+        if r["action"] != "abort" and sha256_bytes(l) not in aborted: out.setdefault(r["env"], []).append((i, l, r))
+    return out
+
 # %% ../nbs/41_registry.ipynb #ece50765
 _MODEL_KEYS = ("env", "model_id", "model_sha256", "files", "manifest_sha256", "candidate_dir", "validation_sha256", "reports")
 
@@ -360,9 +370,9 @@ def _check_request(confirm: str, want: str, env: str, envs: tuple[str, ...] | No
     if env not in envs: raise RegistryRefused(f"{what} refused: environment {env!r} is not configured (expected one of {', '.join(envs)})")
     return reason.strip()
 
-def approvable(store: ArtifactStore, model_id: str) -> dict:
+def approvable(store: ArtifactStore, model_id: str, what: str = "promotion of") -> dict:
     "The pointer fields of a candidate that may be promoted; `RegistryRefused` naming the first rule it breaks."
-    def no(why): raise RegistryRefused(f"promotion of {model_id} refused: {why}")
+    def no(why): raise RegistryRefused(f"{what} {model_id} refused: {why}")
     d = candidate_dir(store, model_id)
     if not d.is_dir(): no(f"no candidate folder {d}")
     try: man, man_sha = _load_manifest(store, model_id)
@@ -376,6 +386,23 @@ def approvable(store: ArtifactStore, model_id: str) -> dict:
     return {"model_id": model_id, "model_sha256": man["model_sha256"], "files": man["files"], "manifest_sha256": man_sha, "candidate_dir": f"candidates/{model_id}",
             "validation_sha256": sha256_bytes(validation_path(store, model_id).read_bytes()),
             "reports": [str(p.relative_to(store.root)) for p in reports], "env": None}
+
+def _evidence(model: dict) -> dict:
+    "What an audit line records of the evidence a decision rests on (re-checked by rollback, the service and verify)."
+    return {"manifest_sha256": model["manifest_sha256"], "validation_sha256": model["validation_sha256"]}
+
+def _reapprovable(store: ArtifactStore, line: dict) -> dict:
+    "The pointer fields of the model an audit line approved, checked as for a promotion and against the hashes the line recorded."
+    mid = check_model_id(line["model_id"])
+    def no(why): raise RegistryRefused(f"rollback to {mid} refused: {why}")
+    try: man = read_manifest(store, mid)
+    except (FileNotFoundError, IntegrityError) as e: no(str(e))
+    if man["model_sha256"] != line["model_sha256"]: no(f"its {MANIFEST} is not the one audit line {line['seq']} approved")
+    if bad := verify_files(store, mid, man["files"]): no(f"{mid}'s files no longer hash as approved: " + "; ".join(bad))
+    model = approvable(store, mid, what="rollback to")
+    for k, what in (("manifest_sha256", MANIFEST), ("validation_sha256", "validation record")):
+        if k in line and model[k] != line[k]: no(f"its {what} changed since audit line {line['seq']} approved it")
+    return model
 
 # %% ../nbs/41_registry.ipynb #4ea2bb02
 def promote(store: ArtifactStore, # the artifact store of this namespace
@@ -399,14 +426,14 @@ def promote(store: ArtifactStore, # the artifact store of this namespace
         model = approvable(store, model_id)
         if cur is not None and cur.get("model_id") == model_id: raise RegistryRefused(f"promotion refused: {model_id} is already the approved model of {env}")
         step("checked")
-        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock)
+        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock, **_evidence(model))
         return _commit(store, logs, env, line, model, _strip(cur), step)
 
 def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'yes-rollback'
              actor: str | None = None, clock: Clock | None = None, *, reason: str = "rollback",
              logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None,
              on_step: Callable[[str], None] | None = None, lock_timeout: float = 60.0) -> dict:
-    "Swap `env` back to its previous approved model (after re-hashing its files), audited; returns the new pointer."
+    "Swap `env` back to the model its previous audited decision approved (re-checked like a promotion), audited; returns the new pointer."
     reason = _check_request(confirm, CONFIRM_ROLLBACK, env, envs, reason)
     clock, actor, step = clock or LiveClock(), actor or os_user(), on_step or (lambda s: None)
     logs = _logs_store(store, logs)
@@ -415,17 +442,14 @@ def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'ye
         recover(store, clock=clock, actor=actor, logs=logs, envs=envs);      step("recovered")
         cur = read_pointer(store, env)
         if cur is None: raise RegistryRefused(f"rollback refused: {env} has no approved model")
-        prev = cur.get("previous")
-        if not prev: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
-        mid = check_model_id(prev.get("model_id"))
-        if bad := verify_files(store, mid, prev.get("files") or {}): raise RegistryRefused(f"rollback refused: {mid}'s files no longer hash as approved: " + "; ".join(bad))
-        if files_digest(prev["files"]) != prev.get("model_sha256"): raise RegistryRefused(f"rollback refused: {mid}'s recorded model_sha256 does not match its files")
-        try: man_sha = _load_manifest(store, mid)[1]
-        except (FileNotFoundError, IntegrityError) as e: raise RegistryRefused(f"rollback refused: {e}") from None
-        if man_sha != prev.get("manifest_sha256"): raise RegistryRefused(f"rollback refused: {mid}'s {MANIFEST} changed since it was approved")
+        hist = _history(_audit_lines(store)).get(env, [])
+        if not hist or cur.get("audit_line_sha256") != sha256_bytes(hist[-1][1]):
+            raise RegistryRefused(f"rollback refused: {env}/{POINTER} is not the last decision the audit log records for {env}; nothing changed — investigate (cryptotrader audit verify)")
+        if len(hist) < 2: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
+        model = _reapprovable(store, hist[-2][2])  # the log's previous decision, never the pointer's `previous` field
         step("checked")
-        line = _new_line(store, "rollback", env, mid, prev["model_sha256"], cur.get("model_id"), reason, actor, clock)
-        return _commit(store, logs, env, line, prev, _strip(cur), step)
+        line = _new_line(store, "rollback", env, model["model_id"], model["model_sha256"], cur.get("model_id"), reason, actor, clock, **_evidence(model))
+        return _commit(store, logs, env, line, model, _strip(cur), step)
 
 # %% ../nbs/41_registry.ipynb #82079af3
 def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...], lines: list[bytes], crashed: bool = False) -> tuple[int | None, str] | None:
@@ -540,6 +564,11 @@ def load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     link = [json.loads(l) for l in _audit_lines(store) if sha256_bytes(l) == cur.get("audit_line_sha256")]
     if not link or (link[0]["action"], link[0]["env"], link[0]["model_id"], link[0]["model_sha256"]) != (cur.get("action"), env, mid, cur.get("model_sha256")):
         no("the pointer is not backed by its audit line (pointer or log altered)")
+    ok, why, _ = validation_status(store, mid)
+    if not ok: no(f"{mid} has no intact PASS validation: {why}")
+    vsha = sha256_file(validation_path(store, mid))
+    if vsha != cur.get("validation_sha256") or link[0].get("validation_sha256", vsha) != vsha:
+        no(f"{mid}'s validation record is not the one it was approved on (validations/{mid}.json changed)")
     d = candidate_dir(store, mid)
     return ApprovedModel(env, mid, cur["model_sha256"], cur["audit_line_sha256"], d, {n: d / n for n in files}, dict(files), man, cur)
 

@@ -1,0 +1,94 @@
+"""Adversarial registry suite (issue 12, items 2, 3 and 6): edits a person with write access to the data root could make,
+each of which must be refused or detected. Every test here failed on the code before its fix."""
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+import cryptotrader.registry as reg
+from cryptotrader.artifacts import ArtifactStore, IntegrityError, sha256_bytes
+from cryptotrader.clock import TestClock
+from cryptotrader.config import DataPaths
+from cryptotrader.registry import (AUDIT_LOG, RegistryRefused, candidate_dir, fake_candidate, load_approved, pointer_path, promote,
+                                   read_pointer, rollback, validation_path, verify_registry, write_validation)
+
+PAPER, LIVE = reg.configured_envs()
+A, B, C = (f"crypto_kraken_model_2026010{i}_040000" for i in (1, 2, 3))
+FAILED, UNVALIDATED = "crypto_kraken_model_20260105_040000", "crypto_kraken_model_20260106_040000"
+PASS_GATES = {g: {"passed": True} for g in reg.REQUIRED_GATES}
+
+
+def cli(*args):
+    "Run `cryptotrader ARGS` in-process: (exit code, stdout, stderr)."
+    from cryptotrader.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try: code = main(list(args))
+        except SystemExit as e: code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path):
+    "Three validated candidates, one that FAILED validation, one never validated; paper has A then B approved."
+    s = ArtifactStore.for_area(DataPaths(tmp_path / "data").create())
+    for m in (A, B, C): fake_candidate(s, m)
+    fake_candidate(s, FAILED, passed=False)
+    fake_candidate(s, UNVALIDATED)
+    validation_path(s, UNVALIDATED).unlink(); validation_path(s, UNVALIDATED, ready=True).unlink()
+    clk = TestClock("2026-02-01T06:00:00Z")
+    promote(s, A, PAPER, "first", "yes-promote", actor="alice", clock=clk); clk.advance("1h")
+    promote(s, B, PAPER, "second", "yes-promote", actor="alice", clock=clk)
+    return s
+
+
+def root(s): return ["--artifact-root", str(s.root)]
+
+
+def _as_previous(s, mid):
+    "A pointer `previous` record naming `mid`, every hash consistent with its files (what an editor would write)."
+    man, man_sha = reg._load_manifest(s, mid)
+    return {**read_pointer(s, PAPER)["previous"], "model_id": mid, "files": man["files"], "model_sha256": man["model_sha256"],
+            "manifest_sha256": man_sha, "candidate_dir": f"candidates/{mid}"}
+
+
+# --- item 2: rollback and the service's load need a PASS validation with intact evidence --------------------------
+
+@pytest.mark.parametrize("target", [FAILED, UNVALIDATED])
+def test_editing_the_pointers_previous_never_installs_an_unvalidated_model(store, target):
+    ptr = pointer_path(store, PAPER)
+    fake = _as_previous(store, target)
+    ptr.write_text(reg._dump({**json.loads(ptr.read_text()), "previous": fake}))
+    pointer_path(store, PAPER, prev=True).write_text(reg._dump(fake))
+    code, out, err = cli("rollback-model", "--env", PAPER, "--confirm", "yes-rollback", *root(store))
+    assert code in (0, 1) and len(err.strip().splitlines()) <= 1, err
+    now = read_pointer(store, PAPER)["model_id"]
+    assert now != target and now == (A if code == 0 else B), (code, out, err)
+    am = load_approved(store, PAPER)
+    assert am.model_id != target
+
+
+def test_rollback_refuses_a_previous_model_whose_validation_now_fails(store):
+    write_validation(store, A, {**PASS_GATES, "risk": {"passed": False}}, False)   # A re-validated after approval: FAIL
+    code, out, err = cli("rollback-model", "--env", PAPER, "--confirm", "yes-rollback", *root(store))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "validation status is 'FAIL'" in err, (code, err)
+    assert read_pointer(store, PAPER)["model_id"] == B
+
+
+def test_the_service_refuses_an_approved_model_whose_validation_now_fails(store):
+    write_validation(store, B, {**PASS_GATES, "oos_metrics": {"passed": False}}, False)
+    with pytest.raises(IntegrityError, match="no intact PASS validation"):
+        load_approved(store, PAPER)
+
+
+def test_the_service_refuses_a_forged_decision_for_an_unvalidated_model(store):
+    "A chain-consistent audit line, its copy and a matching pointer for a model that was never validated."
+    model = {**_as_previous(store, UNVALIDATED), "validation_sha256": None, "reports": []}
+    line = reg._new_line(store, "promote", PAPER, UNVALIDATED, model["model_sha256"], B, "forged", "mallory", TestClock("2026-02-02T00:00:00Z"))
+    raw = reg._append_audit(store, line); reg._mirror(reg._logs_store(store), raw)
+    new = {**{k: model.get(k) for k in reg._MODEL_KEYS}, "env": PAPER, "action": "promote", "approved_at": line["ts"], "approved_by": "mallory",
+           "reason": "forged", "audit_seq": line["seq"], "audit_line_sha256": sha256_bytes(raw), "previous": reg._strip(read_pointer(store, PAPER))}
+    pointer_path(store, PAPER).write_text(reg._dump(new))
+    with pytest.raises(IntegrityError, match="no intact PASS validation"):
+        load_approved(store, PAPER)
