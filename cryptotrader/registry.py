@@ -19,12 +19,12 @@ from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['MODEL_ID_PREFIX', 'MODEL_ID_RE', 'MANIFEST', 'REQUIRED_GATES', 'POINTER', 'PREV_POINTER', 'AUDIT_LOG', 'LOCK_FILE',
-           'MIRROR_DIR', 'CONFIRM_PROMOTE', 'CONFIRM_ROLLBACK', 'GENESIS', 'AUDIT_FIELDS', 'ACTIONS', 'check_model_id',
-           'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest', 'manifest_problems',
-           'read_manifest', 'verify_files', 'validation_path', 'write_validation', 'read_validation',
-           'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer', 'registry_lock',
-           'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover', 'verify_registry',
-           'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
+           'MIRROR_DIR', 'INTENT', 'CONFIRM_PROMOTE', 'CONFIRM_ROLLBACK', 'GENESIS', 'AUDIT_FIELDS', 'ACTIONS',
+           'check_model_id', 'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest',
+           'manifest_problems', 'read_manifest', 'verify_files', 'validation_path', 'write_validation',
+           'read_validation', 'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer',
+           'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover',
+           'verify_registry', 'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
 
 # %% ../nbs/41_registry.ipynb #08e35237
 MODEL_ID_PREFIX = "crypto_kraken_model_"
@@ -213,6 +213,7 @@ def report_paths(store: ArtifactStore, model_id: str) -> list[Path]:
 # %% ../nbs/41_registry.ipynb #cce70840
 POINTER, PREV_POINTER = "approved_model.json", "approved_model.prev.json"
 AUDIT_LOG, LOCK_FILE, MIRROR_DIR = "models/approvals.jsonl", "models/.registry.lock", "approvals"
+INTENT = ".intent.json"  # models/<env>/.intent.json: written before a decision's audit line, removed once its pointer is committed
 CONFIRM_PROMOTE, CONFIRM_ROLLBACK = "yes-promote", "yes-rollback"
 _ENV_RE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
 
@@ -234,6 +235,10 @@ def read_pointer(store: ArtifactStore, env: str, prev: bool = False) -> dict | N
     return rec
 
 def _dump(rec: dict) -> str: return json.dumps(rec, indent=2, sort_keys=True) + "\n"
+
+def _file_sha(p: Path) -> str | None:
+    try: return sha256_bytes(p.read_bytes())
+    except FileNotFoundError: return None
 
 # %% ../nbs/41_registry.ipynb #6f557f81
 @contextmanager
@@ -307,10 +312,12 @@ def _audit_lines(store: ArtifactStore) -> list[bytes]:
     p = store.resolve(AUDIT_LOG)
     return _split_lines(p.read_bytes())[0] if p.exists() else []
 
+def _line_raw(rec: dict) -> bytes: return json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+
 def _append_audit(store: ArtifactStore, rec: dict) -> bytes:
     "Append a complete audit record (seq and prev_line_sha256 already set); fsynced."
     p = store.resolve(AUDIT_LOG)
-    raw = json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = _line_raw(rec)
     new = not p.exists()
     fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try: os.write(fd, raw + b"\n"); os.fsync(fd)
@@ -339,6 +346,31 @@ def _history(lines: list[bytes]) -> dict[str, list[tuple[int, bytes, dict]]]:
         if r["action"] != "abort" and sha256_bytes(l) not in aborted: out.setdefault(r["env"], []).append((i, l, r))
     return out
 
+# %% ../nbs/41_registry.ipynb #d4a1b2c1
+def _intent_path(store: ArtifactStore, env: str) -> Path: return pointer_path(store, env).with_name(INTENT)
+
+def _pending(store: ArtifactStore, env: str, lines: list[bytes], entry: tuple[int, bytes, dict]) -> bool:
+    "Do the files show that `entry` (env's last decision) was interrupted before its commit?"
+    if entry[0] != len(lines): return False  # only the log's last line can be in flight
+    try: intent = json.loads(_intent_path(store, env).read_bytes())
+    except (FileNotFoundError, ValueError): return False
+    return (isinstance(intent, dict) and intent.get("audit_line_sha256") == sha256_bytes(entry[1])
+            and intent.get("pointer_sha256") == _file_sha(pointer_path(store, env)))
+
+def _decision_problem(store: ArtifactStore, env: str, cur: dict | None, lines: list[bytes], crashed: bool = True) -> tuple[int | None, str] | None:
+    "(line, why) if `cur` is not the decision in force for `env` (the log's last one that took effect); `crashed` accepts an interrupted last decision."
+    hist = _history(lines).get(env, [])
+    if hist and _pending(store, env, lines, hist[-1]):
+        i, _, r = hist[-1]
+        if not crashed: return i, f"{env}: the {r['action']} of {r['model_id']} (line {i}) was interrupted before it took effect; the next promote or rollback records its abort"
+        hist = hist[:-1]
+    if not hist: return None if cur is None else (None, f"{env}: {POINTER} names {cur.get('model_id')}, but the audit log approved nothing for {env}")
+    i, raw, r = hist[-1]
+    if cur is None: return i, f"{env}: {POINTER} is missing, but audit line {i} ({r['action']} {r['model_id']}) is in force (deleted?)"
+    if cur.get("audit_line_sha256") != sha256_bytes(raw):
+        return i, f"{env}: {POINTER} is not the decision in force, audit line {i} ({r['action']} {r['model_id']}): an old pointer restored, or the pointer or log altered"
+    return None
+
 # %% ../nbs/41_registry.ipynb #ece50765
 _MODEL_KEYS = ("env", "model_id", "model_sha256", "files", "manifest_sha256", "candidate_dir", "validation_sha256", "reports")
 
@@ -347,6 +379,8 @@ def _strip(rec: dict | None) -> dict | None:
     return None if rec is None else {k: v for k, v in rec.items() if k != "previous"}
 
 def _commit(store, logs, env, line: dict, model: dict, previous: dict | None, step) -> dict:
+    ptr, intent = pointer_path(store, env), _intent_path(store, env)
+    atomic_write(intent, json.dumps({"audit_line_sha256": sha256_bytes(_line_raw(line)), "pointer_sha256": _file_sha(ptr)}, sort_keys=True) + "\n")
     raw = _append_audit(store, line);                                         step("audit_appended")
     _mirror(logs, raw);                                                       step("mirrored")
     new = {**{k: model.get(k) for k in _MODEL_KEYS}, "env": env, "action": line["action"], "approved_at": line["ts"],
@@ -356,7 +390,7 @@ def _commit(store, logs, env, line: dict, model: dict, previous: dict | None, st
     if previous is not None: atomic_write(pp, _dump(previous))
     elif pp.exists(): pp.unlink(); fsync_dir(pp.parent)
     step("prev_written")
-    atomic_write(pointer_path(store, env), _dump(new));                       step("committed")
+    atomic_write(ptr, _dump(new)); intent.unlink(); fsync_dir(intent.parent); step("committed")
     log_event(get_logger("registry"), f"model {line['action']}", env=env, model_id=model["model_id"],
               previous_model_id=line["previous_model_id"], actor=line["actor"], reason=line["reason"], audit_seq=line["seq"])
     return new
@@ -465,13 +499,16 @@ def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...
     for env in envs:
         try: cur = read_pointer(store, env)
         except IntegrityError as e: return None, str(e)
-        if cur is None: continue
+        if cur is None:
+            if problem := _decision_problem(store, env, None, lines, crashed): return problem
+            continue
         if cur.get("env") != env: return None, f"{env}/{POINTER} is for {cur.get('env')!r}"
         if not isinstance(cur.get("files"), dict) or files_digest(cur["files"]) != cur.get("model_sha256"): return None, f"{env}/{POINTER}: model_sha256 does not match its file list"
         i, rec = by_sha.get(cur.get("audit_line_sha256"), (None, None))
         if rec is None: return None, f"{env}/{POINTER} names no line of the audit log (pointer or log altered)"
         if (rec["action"], rec["env"], rec["model_id"], rec["model_sha256"]) != (cur.get("action"), env, cur.get("model_id"), cur.get("model_sha256")):
             return i, f"{env}/{POINTER} does not match the audit line that approved it (line {i})"
+        if problem := _decision_problem(store, env, cur, lines, crashed): return problem
     return None
 
 def _cut_torn_tail(p: Path) -> bool:
@@ -504,13 +541,18 @@ def recover(store: ArtifactStore, clock: Clock | None = None, actor: str | None 
         want = cur.get("previous") if cur else None
         if want is None and pp.exists(): pp.unlink(); fsync_dir(pp.parent); done.append(f"removed a stray {env}/{PREV_POINTER}")
         elif want is not None and read_pointer(store, env, prev=True) != want: atomic_write(pp, _dump(want)); done.append(f"restored {env}/{PREV_POINTER}")
-    if lines and (last := json.loads(lines[-1]))["action"] in ("promote", "rollback") and last["env"] in envs:
-        cur = read_pointer(store, last["env"])
-        if cur is None or cur.get("audit_line_sha256") != sha256_bytes(lines[-1]):  # decided, never committed
-            line = _new_line(store, "abort", last["env"], last["model_id"], last["model_sha256"], cur and cur.get("model_id"),
-                             f"recovery: the {last['action']} of line {last['seq']} was interrupted before it took effect; not applied",
-                             actor or os_user(), clock or LiveClock(), aborted_line_sha256=sha256_bytes(lines[-1]))
-            _mirror(logs, _append_audit(store, line)); done.append(f"aborted line {last['seq']} ({last['action']} {last['model_id']})")
+    hist = _history(lines)
+    for env in envs:
+        h = hist.get(env)
+        if h and _pending(store, env, lines, h[-1]):  # the intent shows a decision that crashed before its commit
+            i, raw, last = h[-1]
+            cur = read_pointer(store, env)
+            line = _new_line(store, "abort", env, last["model_id"], last["model_sha256"], cur and cur.get("model_id"),
+                             f"recovery: the {last['action']} of line {i} was interrupted before it took effect; not applied",
+                             actor or os_user(), clock or LiveClock(), aborted_line_sha256=sha256_bytes(raw))
+            _mirror(logs, _append_audit(store, line)); done.append(f"aborted line {i} ({last['action']} {last['model_id']})")
+            _intent_path(store, env).unlink(); fsync_dir(pointer_path(store, env).parent)
+        elif (ip := _intent_path(store, env)).exists(): ip.unlink(); fsync_dir(ip.parent); done.append(f"removed a stale {env}/{INTENT}")
     for d in done: log_event(get_logger("registry"), "registry recovery", level=30, repair=d)
     return done
 
@@ -547,9 +589,21 @@ class ApprovedModel:
 # %% ../nbs/41_registry.ipynb #75acb4a6
 def load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     "The verified approved model of `env` (None if none); `IntegrityError` on any mismatch."
+    pp, lp = pointer_path(store, env), store.resolve(AUDIT_LOG)
+    for attempt in range(3):  # a promotion committing between our reads looks like a mismatch: read again
+        seen = _file_sha(pp), _file_sha(lp)
+        try: return _load_approved(store, env)
+        except IntegrityError:
+            if attempt == 2 or (_file_sha(pp), _file_sha(lp)) == seen: raise
+
+def _load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     cur = read_pointer(store, env)
-    if cur is None: return None
     def no(why): raise IntegrityError(f"approved model of {env} refused: {why}")
+    if cur is None:
+        ok, line_no, why = verify_audit(store.resolve(AUDIT_LOG), ignore_torn_tail=True)
+        if not ok: no(f"the audit log is broken at line {line_no}: {why}")
+        if problem := _decision_problem(store, env, None, _audit_lines(store)): no(problem[1])
+        return None
     try: mid = check_model_id(cur.get("model_id"))
     except ValueError as e: no(str(e))
     files = cur.get("files")
@@ -561,9 +615,11 @@ def load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     if bad := verify_files(store, mid, files): no(f"{mid}: " + "; ".join(bad))
     ok, line_no, why = verify_audit(store.resolve(AUDIT_LOG), ignore_torn_tail=True)
     if not ok: no(f"the audit log is broken at line {line_no}: {why}")
-    link = [json.loads(l) for l in _audit_lines(store) if sha256_bytes(l) == cur.get("audit_line_sha256")]
+    lines = _audit_lines(store)
+    link = [json.loads(l) for l in lines if sha256_bytes(l) == cur.get("audit_line_sha256")]
     if not link or (link[0]["action"], link[0]["env"], link[0]["model_id"], link[0]["model_sha256"]) != (cur.get("action"), env, mid, cur.get("model_sha256")):
         no("the pointer is not backed by its audit line (pointer or log altered)")
+    if problem := _decision_problem(store, env, cur, lines): no(problem[1])
     ok, why, _ = validation_status(store, mid)
     if not ok: no(f"{mid} has no intact PASS validation: {why}")
     vsha = sha256_file(validation_path(store, mid))

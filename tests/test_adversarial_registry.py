@@ -92,3 +92,62 @@ def test_the_service_refuses_a_forged_decision_for_an_unvalidated_model(store):
     pointer_path(store, PAPER).write_text(reg._dump(new))
     with pytest.raises(IntegrityError, match="no intact PASS validation"):
         load_approved(store, PAPER)
+
+
+# --- item 3: a deleted pointer is noticed, and never "aborted" by recovery ------------------------------------------
+
+@pytest.mark.parametrize("env", [PAPER, LIVE])
+def test_deleting_the_pointer_is_detected_and_not_recorded_as_an_abort(store, env):
+    if env == LIVE: promote(store, A, LIVE, "first live", "yes-promote", actor="alice", clock=TestClock("2026-02-03T00:00:00Z"))
+    n = len(store.resolve(AUDIT_LOG).read_bytes().splitlines())
+    pointer_path(store, env).unlink()
+    ok, line, why = verify_registry(store)
+    assert not ok and env in why and "missing" in why, why
+    code, out, err = cli("audit", "verify", *root(store))
+    assert code == 1 and env in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(IntegrityError, match="approved_model.json is missing"):   # the service refuses; not silently rules-only
+        load_approved(store, env)
+    code, out, err = cli("promote-model", "--model-id", C, "--env", env, "--reason", "x", "--confirm", "yes-promote", *root(store))
+    assert code == 1 and "missing" in err and len(err.strip().splitlines()) == 1, err
+    lines = [json.loads(l) for l in store.resolve(AUDIT_LOG).read_bytes().splitlines()]
+    assert len(lines) == n and not any(l["action"] == "abort" for l in lines)
+
+
+def test_an_older_pointer_copied_back_is_detected(store):
+    old = pointer_path(store, PAPER).read_bytes()
+    promote(store, C, PAPER, "third", "yes-promote", actor="alice", clock=TestClock("2026-02-03T00:00:00Z"))
+    pointer_path(store, PAPER).write_bytes(old)      # B's pointer again: backed by its (older) audit line
+    ok, line, why = verify_registry(store)
+    assert not ok and PAPER in why and "not the decision in force" in why, why
+    with pytest.raises(IntegrityError, match="not the decision in force"):
+        load_approved(store, PAPER)
+
+
+def test_the_service_notices_a_missing_pointer_at_start(store):
+    import pandas as pd
+    from types import SimpleNamespace
+    from cryptotrader.config import load_config
+    from cryptotrader.model_runtime import ModelSignals
+    pointer_path(store, PAPER).unlink()
+    idx = pd.date_range("2026-02-01", periods=2, freq="h", tz="UTC")
+    events = []
+    ms = ModelSignals(SimpleNamespace(weights=pd.DataFrame(index=idx), notes=None, regime=None), None, load_config(), store,
+                      env=PAPER, on_event=lambda kind, **kw: events.append(kind), shadow=False)
+    ms.refresh(idx[0])
+    assert ms.model_id is None and ms.refused and "missing" in ms.refused and events == ["model_refused"]
+
+
+def test_a_crash_before_the_commit_is_still_aborted(store):
+    "The legitimate case the stricter rule must keep: the intent shows the crash; recovery aborts it."
+    class Crash(BaseException): pass
+    def hook(step):
+        if step == "prev_written": raise Crash(step)
+    with pytest.raises(Crash):
+        promote(store, C, PAPER, "third", "yes-promote", actor="alice", on_step=hook)
+    assert load_approved(store, PAPER).model_id == B                     # old state in force meanwhile
+    ok, line, why = verify_registry(store)
+    assert not ok and "interrupted" in why
+    code, out, err = cli("promote-model", "--model-id", C, "--env", PAPER, "--reason", "again", "--confirm", "yes-promote", *root(store))
+    assert code == 0, err
+    assert [json.loads(l)["action"] for l in store.resolve(AUDIT_LOG).read_bytes().splitlines()] == ["promote", "promote", "promote", "abort", "promote"]
+    assert verify_registry(store)[0]
