@@ -23,7 +23,7 @@ __all__ = ['MODEL_ID_PREFIX', 'MODEL_ID_RE', 'MANIFEST', 'REQUIRED_GATES', 'POIN
            'check_model_id', 'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest',
            'manifest_problems', 'read_manifest', 'verify_files', 'validation_path', 'write_validation',
            'read_validation', 'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer',
-           'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover',
+           'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover', 'audit_head',
            'verify_registry', 'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
 
 # %% ../nbs/41_registry.ipynb #08e35237
@@ -374,6 +374,23 @@ def _decision_problem(store: ArtifactStore, env: str, cur: dict | None, lines: l
 # %% ../nbs/41_registry.ipynb #ece50765
 _MODEL_KEYS = ("env", "model_id", "model_sha256", "files", "manifest_sha256", "candidate_dir", "validation_sha256", "reports")
 
+_DECISION_KEYS = ("action", "approved_at", "approved_by", "reason", "audit_seq", "audit_line_sha256")
+
+def _record_sha(rec: dict) -> str:
+    "SHA-256 of a pointer's model fields (canonical JSON): what its audit line records as `record_sha256`."
+    return sha256_bytes(json.dumps({k: rec.get(k) for k in _MODEL_KEYS}, sort_keys=True, separators=(",", ":")).encode())
+
+def _record_problem(rec: Any, i: int, raw: bytes, line: dict) -> str | None:
+    "What in a pointer record (its `previous` aside) disagrees with audit line `i`, the decision that wrote it."
+    if not isinstance(rec, dict): return "not a JSON object"
+    if extra := sorted(set(rec) - {*_MODEL_KEYS, *_DECISION_KEYS, "previous"}): return f"unexpected fields {extra}"
+    want = {"action": line["action"], "approved_at": line["ts"], "approved_by": line["actor"], "reason": line["reason"], "audit_seq": line["seq"],
+            "audit_line_sha256": sha256_bytes(raw), "env": line["env"], "model_id": line["model_id"], "model_sha256": line["model_sha256"]}
+    if bad := [k for k, v in want.items() if rec.get(k) != v]: return f"{', '.join(bad)} differ from audit line {i}"
+    if "record_sha256" in line and _record_sha(rec) != line["record_sha256"]:
+        return f"its model fields (files, manifest, validation, reports) differ from what audit line {i} approved"
+    return None
+
 def _strip(rec: dict | None) -> dict | None:
     "A pointer record without its embedded `previous` (what becomes the next `previous`)."
     return None if rec is None else {k: v for k, v in rec.items() if k != "previous"}
@@ -421,9 +438,9 @@ def approvable(store: ArtifactStore, model_id: str, what: str = "promotion of") 
             "validation_sha256": sha256_bytes(validation_path(store, model_id).read_bytes()),
             "reports": [str(p.relative_to(store.root)) for p in reports], "env": None}
 
-def _evidence(model: dict) -> dict:
+def _evidence(model: dict, env: str) -> dict:
     "What an audit line records of the evidence a decision rests on (re-checked by rollback, the service and verify)."
-    return {"manifest_sha256": model["manifest_sha256"], "validation_sha256": model["validation_sha256"]}
+    return {"manifest_sha256": model["manifest_sha256"], "validation_sha256": model["validation_sha256"], "record_sha256": _record_sha({**model, "env": env})}
 
 def _reapprovable(store: ArtifactStore, line: dict) -> dict:
     "The pointer fields of the model an audit line approved, checked as for a promotion and against the hashes the line recorded."
@@ -460,7 +477,7 @@ def promote(store: ArtifactStore, # the artifact store of this namespace
         model = approvable(store, model_id)
         if cur is not None and cur.get("model_id") == model_id: raise RegistryRefused(f"promotion refused: {model_id} is already the approved model of {env}")
         step("checked")
-        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock, **_evidence(model))
+        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
         return _commit(store, logs, env, line, model, _strip(cur), step)
 
 def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'yes-rollback'
@@ -482,7 +499,7 @@ def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'ye
         if len(hist) < 2: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
         model = _reapprovable(store, hist[-2][2])  # the log's previous decision, never the pointer's `previous` field
         step("checked")
-        line = _new_line(store, "rollback", env, model["model_id"], model["model_sha256"], cur.get("model_id"), reason, actor, clock, **_evidence(model))
+        line = _new_line(store, "rollback", env, model["model_id"], model["model_sha256"], cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
         return _commit(store, logs, env, line, model, _strip(cur), step)
 
 # %% ../nbs/41_registry.ipynb #82079af3
@@ -509,6 +526,14 @@ def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...
         if (rec["action"], rec["env"], rec["model_id"], rec["model_sha256"]) != (cur.get("action"), env, cur.get("model_id"), cur.get("model_sha256")):
             return i, f"{env}/{POINTER} does not match the audit line that approved it (line {i})"
         if problem := _decision_problem(store, env, cur, lines, crashed): return problem
+        h = _history(lines)[env]
+        if _pending(store, env, lines, h[-1]): h = h[:-1]
+        if why := _record_problem(cur, *h[-1]): return h[-1][0], f"{env}/{POINTER}: {why}"
+        prev = cur.get("previous")
+        if len(h) < 2 and prev is not None: return h[-1][0], f"{env}/{POINTER}: previous names {prev.get('model_id') if isinstance(prev, dict) else prev!r}, but the audit log has no earlier decision for {env}"
+        if len(h) >= 2 and (why := "it embeds a previous" if isinstance(prev, dict) and "previous" in prev else _record_problem(prev, *h[-2])):
+            return h[-2][0], f"{env}/{POINTER}: its previous record: {why}"
+        if not crashed and read_pointer(store, env, prev=True) != prev: return None, f"{env}/{PREV_POINTER} differs from the previous record in {POINTER}"
     return None
 
 def _cut_torn_tail(p: Path) -> bool:
@@ -557,14 +582,57 @@ def recover(store: ArtifactStore, clock: Clock | None = None, actor: str | None 
     return done
 
 # %% ../nbs/41_registry.ipynb #5f24770e
-def verify_registry(store: ArtifactStore, logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None) -> tuple[bool, int | None, str]:
-    "The audit chain, its copy under logs/…/approvals/, and every pointer's link to its audit line."
+def _evidence_problem(store: ArtifactStore, model_id: str, want: dict) -> str | None:
+    "What no longer holds of an approved model: its manifest, files and PASS validation, against the hashes in `want` that were recorded."
+    try: man, man_sha = _load_manifest(store, model_id)
+    except (FileNotFoundError, IntegrityError) as e: return str(e)
+    if man["model_sha256"] != want["model_sha256"]: return f"{model_id}'s {MANIFEST} lists other files than were approved"
+    if want.get("manifest_sha256") not in (None, man_sha): return f"{model_id}'s {MANIFEST} changed since it was approved"
+    if bad := verify_files(store, model_id, man["files"]): return f"{model_id}: " + "; ".join(bad)
+    ok, why, _ = validation_status(store, model_id)
+    if not ok: return f"{model_id} has no intact PASS validation: {why}"
+    if want.get("validation_sha256") not in (None, _file_sha(validation_path(store, model_id))): return f"{model_id}'s validation record changed since it was approved"
+    return None
+
+def _evidence_check(store: ArtifactStore, envs: tuple[str, ...], lines: list[bytes]) -> tuple[int | None, str] | None:
+    "Re-hash everything the pointers and the approvals name: (line, why) of the first model whose evidence no longer holds."
+    todo = [(i, r["env"], r) for h in _history(lines).values() for i, _, r in h]
+    todo += [(p.get("audit_seq"), env, p) for env in envs if (p := read_pointer(store, env))]
+    seen = set()
+    for i, env, want in sorted(todo, key=lambda t: t[0] or 0):
+        key = tuple(want.get(k) for k in ("model_id", "model_sha256", "manifest_sha256", "validation_sha256"))
+        if key in seen: continue
+        seen.add(key)
+        if why := _evidence_problem(store, check_model_id(want["model_id"]), want): return i, f"{env}: the model of line {i}: {why}"
+        for r in want.get("reports") or []:
+            if not (store.root / r).is_file() or (store.root / r).stat().st_size == 0: return i, f"{env}: evidence report {r} of {want['model_id']} is missing or empty"
+    return None
+
+def audit_head(store: ArtifactStore) -> str:
+    "The SHA-256 of the audit log's last complete line (64 zeros when empty): record it elsewhere to anchor the chain."
+    lines = _audit_lines(store)
+    return sha256_bytes(lines[-1]) if lines else GENESIS
+
+def _check_head(expect: str) -> str:
+    if not isinstance(expect, str) or not _SHA_RE.fullmatch(expect): raise ValueError(f"invalid head {expect!r}: expected 64 lowercase hex digits (from cryptotrader audit head)")
+    return expect
+
+def verify_registry(store: ArtifactStore, logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None,
+                    expect_head: str | None = None # a head recorded earlier (audit_head): it must still be a line of the chain
+                   ) -> tuple[bool, int | None, str]:
+    "The audit chain (against a recorded head), its copy under logs/…/approvals/, every pointer field, and a re-hash of every approved model's evidence."
     logs, envs = _logs_store(store, logs), configured_envs() if envs is None else envs
+    if expect_head is not None: _check_head(expect_head)
     ok, bad, why = verify_audit(store.resolve(AUDIT_LOG))
     if not ok: return ok, bad, why
     lines = _audit_lines(store)
+    shas = [GENESIS] + [sha256_bytes(l) for l in lines]
+    if expect_head is not None and expect_head not in shas:
+        return False, None, f"the recorded head {expect_head[:12]}… is not a line of the chain: the log was rewritten or cut (head now {shas[-1][:12]}…)"
     if problem := _cross_check(store, logs, envs, lines): return False, *problem
-    return True, None, f"{len(lines)} lines, chain intact, copies complete, pointers linked; head {sha256_bytes(lines[-1]) if lines else GENESIS}"
+    if problem := _evidence_check(store, envs, lines): return False, *problem
+    since = f"; the recorded head is line {shas.index(expect_head)}, {len(lines) - shas.index(expect_head)} line(s) since" if expect_head else ""
+    return True, None, f"{len(lines)} lines, chain intact, copies complete, pointers match, evidence re-hashed{since}; head {shas[-1]}"
 
 # %% ../nbs/41_registry.ipynb #389d3670
 @dataclass(frozen=True)
@@ -620,6 +688,8 @@ def _load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     if not link or (link[0]["action"], link[0]["env"], link[0]["model_id"], link[0]["model_sha256"]) != (cur.get("action"), env, mid, cur.get("model_sha256")):
         no("the pointer is not backed by its audit line (pointer or log altered)")
     if problem := _decision_problem(store, env, cur, lines): no(problem[1])
+    i = next(i for i, l in enumerate(lines, 1) if sha256_bytes(l) == cur["audit_line_sha256"])
+    if why := _record_problem(_strip(cur), i, lines[i - 1], link[0]): no(f"the pointer's {why}")
     ok, why, _ = validation_status(store, mid)
     if not ok: no(f"{mid} has no intact PASS validation: {why}")
     vsha = sha256_file(validation_path(store, mid))

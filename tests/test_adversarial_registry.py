@@ -151,3 +151,84 @@ def test_a_crash_before_the_commit_is_still_aborted(store):
     assert code == 0, err
     assert [json.loads(l)["action"] for l in store.resolve(AUDIT_LOG).read_bytes().splitlines()] == ["promote", "promote", "promote", "abort", "promote"]
     assert verify_registry(store)[0]
+
+
+# --- item 6: audit verify re-hashes the evidence, ties every pointer field to the log, and anchors the head --------
+
+def _verify(s, *extra):
+    code, out, err = cli("audit", "verify", *extra, *root(s))
+    assert code in (0, 1) and len((out + err).strip().splitlines()) == 1 and "Traceback" not in err, (code, out, err)
+    return code, out + err
+
+
+def test_a_corrupted_model_file_of_an_approved_model_fails_verify(store):
+    for mid in (B, A):   # the approved model, and the previous one (a rollback target)
+        f = candidate_dir(store, mid) / "model.skops"
+        good = f.read_bytes(); f.write_bytes(good[:-1] + b"X")
+        code, msg = _verify(store)
+        assert code == 1 and mid in msg and "model.skops" in msg, msg
+        f.write_bytes(good)
+    assert _verify(store)[0] == 0
+
+
+def test_a_validation_turned_fail_after_promotion_fails_verify(store):
+    write_validation(store, A, {**PASS_GATES, "risk": {"passed": False}}, False)
+    code, msg = _verify(store)
+    assert code == 1 and A in msg and "not PASS" in msg, msg
+
+
+@pytest.mark.parametrize("field,value", [("reason", "tidied"), ("approved_by", "bob"), ("approved_at", "2020-01-01T00:00:00Z"),
+                                         ("reports", []), ("candidate_dir", "candidates/x"), ("extra", 1), ("previous.reason", "tidied")])
+def test_editing_any_pointer_field_fails_verify(store, field, value):
+    ptr = pointer_path(store, PAPER)
+    rec = json.loads(ptr.read_text())
+    if field.startswith("previous."):
+        rec["previous"] = {**rec["previous"], field.split(".")[1]: value}
+        pointer_path(store, PAPER, prev=True).write_text(reg._dump(rec["previous"]))
+    else: rec[field] = value
+    ptr.write_text(reg._dump(rec))
+    code, msg = _verify(store)
+    assert code == 1 and PAPER in msg, msg
+
+
+def _rechain(s, edit):
+    "Rewrite the whole chain consistently (lines, copies, pointers): what a writer of the data root could do."
+    p = s.resolve(AUDIT_LOG)
+    old = p.read_bytes().splitlines()
+    recs, prev, new = [json.loads(l) for l in old], reg.GENESIS, []
+    edit(recs)
+    for r in recs:
+        r["prev_line_sha256"] = prev
+        raw = reg._line_raw(r); new.append(raw); prev = sha256_bytes(raw)
+    p.write_bytes(b"".join(l + b"\n" for l in new))
+    mdir = reg._logs_store(s).resolve(reg.MIRROR_DIR)
+    for f in mdir.glob("*.jsonl"): f.unlink()
+    for raw in new: reg._mirror(reg._logs_store(s), raw)
+    by_old = {sha256_bytes(o): sha256_bytes(n) for o, n in zip(old, new)}
+    for env in (PAPER, LIVE):
+        for prev_ in (False, True):
+            rec = read_pointer(s, env, prev=prev_)
+            if rec is None: continue
+            rec["audit_line_sha256"] = by_old[rec["audit_line_sha256"]]
+            if rec.get("previous"): rec["previous"]["audit_line_sha256"] = by_old[rec["previous"]["audit_line_sha256"]]
+            pointer_path(s, env, prev=prev_).write_text(reg._dump(rec))
+
+
+def test_a_rewritten_chain_fails_verify_against_the_recorded_head(store):
+    code, head, err = cli("audit", "head", *root(store))
+    head = head.strip()
+    assert code == 0 and len(head) == 64 and head == sha256_bytes(store.resolve(AUDIT_LOG).read_bytes().splitlines()[-1]), (code, head, err)
+    assert _verify(store, "--expect-head", head)[0] == 0
+    promote(store, C, PAPER, "third", "yes-promote", actor="alice", clock=TestClock("2026-02-03T00:00:00Z"))
+    code, msg = _verify(store, "--expect-head", head)                 # later decisions are fine: the recorded line is still there
+    assert code == 0 and "1 line(s) since" in msg, msg
+    def whitewash(recs): recs[0]["actor"] = "someone-else"
+    _rechain(store, whitewash)
+    assert _verify(store)[0] == 0                                      # consistent everywhere: only an outside anchor can tell
+    code, msg = _verify(store, "--expect-head", head)
+    assert code == 1 and "rewritten or cut" in msg, msg
+
+
+def test_a_malformed_expected_head_is_bad_input(store):
+    code, out, err = cli("audit", "verify", "--expect-head", "xyz", *root(store))
+    assert code == 2 and "invalid head" in err and len(err.strip().splitlines()) == 1, err
