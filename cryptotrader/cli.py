@@ -11,6 +11,7 @@ import cryptotrader
 from .artifacts import ArtifactStore, atomic_write, sha256_file
 from .clock import LiveClock, to_utc
 from .config import (BUNDLED_DATA, LIVE_CONFIG, PAPER_CONFIG, PROJECT_ROOT, ConfigError, data_paths, load_config)
+from .ledger import LedgerLocked
 from .log import setup_logging
 from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs, load_universe, universe_from_asset_pairs, universe_records, universe_table
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try: return COMMANDS[args.command][2](args)
     except (ConfigError, UnknownSymbolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_USAGE
-    except ExchangeUnavailable as e:
+    except (ExchangeUnavailable, LedgerLocked) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_FAIL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr); return 130

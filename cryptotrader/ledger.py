@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
-import functools, hashlib, json, os, sqlite3
+import fcntl, functools, hashlib, json, os, sqlite3
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -19,7 +19,7 @@ from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus,
                                  event_to_dict, fill_from_dict)
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'LedgerError', 'StaleBar', 'Ledger', 'ledger_digest']
+__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'LedgerError', 'StaleBar', 'LedgerLocked', 'Ledger', 'ledger_digest']
 
 # %% ../nbs/33_ledger.ipynb #f2a6e801
 SCHEMA_VERSION = 1
@@ -61,6 +61,9 @@ class LedgerError(RuntimeError):
 class StaleBar(LedgerError):
     "A bar at or before the last bar already committed."
 
+class LedgerLocked(LedgerError):
+    "Another process has this ledger open for writing: one writer per ledger, for its whole life."
+
 # %% ../nbs/33_ledger.ipynb #3a71bb47
 def _j(obj) -> str: return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 def _s(x) -> str | None: return None if x is None else str(x)
@@ -72,19 +75,41 @@ def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
 def _utc(t) -> datetime: return t if type(t) is datetime and t.tzinfo is timezone.utc else to_utc(t)   # to_utc, minus its checks when already UTC
 def _day(t: datetime) -> str: return _date_str(_utc(t).date())
 
+def _lock(path: Path) -> int:
+    "Take the exclusive lock of a ledger: `flock` on `<ledger>.lock` beside it, which then holds our PID; `LedgerLocked` naming the holder."
+    p = path.with_name(path.name + ".lock")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"; os.close(fd)
+        raise LedgerLocked(f"{path} is in use by another writer (pid {holder}): one service per ledger — stop it first (cryptotrader status reads it meanwhile)") from None
+    os.ftruncate(fd, 0); os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
 OUTBOX_TRIM = 4096   # batched replays: outbox lines appended before the files are fsynced and the rows deleted
 
 class Ledger:
     "The SQLite ledger of one trading account, with the JSONL trade/observation logs."
-    def __init__(self, path: str | Path, paths: DataPaths | None = None, readonly: bool = False, commit_every: int = 1):
+    def __init__(self, path: str | Path, paths: DataPaths | None = None, readonly: bool = False, commit_every: int = 1,
+                 fresh: bool = False): # discard the file (and its -wal/-shm) first — under the lock, so never under a running writer
         if commit_every < 1: raise ValueError(f"commit_every must be ≥ 1, got {commit_every}")
+        if fresh and readonly: raise ValueError("a read-only ledger cannot be opened fresh")
         self.path, self.readonly, self.commit_every = Path(path), readonly, commit_every
         self.logs = ArtifactStore.for_area(paths, "logs") if (paths is not None and not readonly) else None
+        self._lock_fd = None
+        if not readonly: self.path.parent.mkdir(parents=True, exist_ok=True); self._lock_fd = _lock(self.path)
+        if fresh:
+            for suffix in ("", "-wal", "-shm"): Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        try: self._open(readonly)
+        except BaseException:
+            if hasattr(self, "con"): self.con.close()
+            self._unlock(); raise
+
+    def _open(self, readonly: bool) -> None:
         if readonly:
             if not self.path.exists(): raise FileNotFoundError(f"{self.path}: no ledger")
             self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = sqlite3.connect(self.path, isolation_level=None)
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=NORMAL")
@@ -92,7 +117,7 @@ class Ledger:
         self._bar: datetime | None = None       # the bar whose transaction is open
         self._pending, self._queued, self._appended = 0, 0, 0   # bars in the open batch; lines queued; last outbox seq appended
         self._trimmed, self._unsynced, self._paths = 0, set(), {}   # last outbox seq deleted; files appended to since their fsync; rel -> path
-        self._trim_every = 1 if commit_every == 1 else OUTBOX_TRIM
+        self._trim_every = 1 if self.commit_every == 1 else OUTBOX_TRIM
         self._eq_rows, self._lines, self._meta_w = [], [], {}   # rows of the open batch's complete bars, written at commit
         self._invalidate()
         if not readonly:
@@ -123,8 +148,12 @@ class Ledger:
         self.flush_logs()
     def close(self) -> None:
         "Commit what is pending, fsync the logs and close."
-        if not self.readonly: self.commit(); self._sync_logs()
-        self.con.close()
+        try:
+            if not self.readonly: self.commit(); self._sync_logs()
+            self.con.close()
+        finally: self._unlock()
+    def _unlock(self) -> None:
+        if self._lock_fd is not None: os.close(self._lock_fd); self._lock_fd = None   # closing the file releases the flock
     def __enter__(self): return self
     def __exit__(self, *a): self.close()
     def __repr__(self): return f"Ledger({self.path}{', read-only' if self.readonly else ''})"
@@ -178,8 +207,12 @@ def _bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
     if self._bar is not None: raise LedgerError(f"bar transactions do not nest ({iso_utc(bar_ts)} inside {iso_utc(self._bar)})")
     if self._last is not None and bar_ts <= self._last:
         raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last committed bar {iso_utc(self._last)}")
-    batch = self.commit_every > 1
-    if not self.con.in_transaction: self._begin()
+    batch, began = self.commit_every > 1, not self.con.in_transaction
+    if began: self._begin()
+    stored = self._meta("last_bar")   # under the write lock: what is in the file, whoever wrote it
+    if stored is not None and stored != _iso(self._last) and to_utc(stored) >= bar_ts:
+        if began: self.con.execute("ROLLBACK")
+        raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
     self._bar, self._sp = bar_ts, False
     try:
         yield self

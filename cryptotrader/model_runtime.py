@@ -61,7 +61,7 @@ class ModelSignals:
         self.features = None
         self.model_id: str | None = None
         self.refused: str | None = None
-        self._sig = None           # pointer file signature (mtime, size) last seen
+        self._sig = False          # pointer file signature (mtime, size) last seen; False: not looked yet (None: no pointer)
         self._decision = None      # audit line hash of the model in use
         self._w = None             # the approved model's weights (index × symbols), precomputed on load
         self._shadows: dict[str, ShadowBook] = {}

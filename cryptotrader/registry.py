@@ -19,12 +19,12 @@ from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['MODEL_ID_PREFIX', 'MODEL_ID_RE', 'MANIFEST', 'REQUIRED_GATES', 'POINTER', 'PREV_POINTER', 'AUDIT_LOG', 'LOCK_FILE',
-           'MIRROR_DIR', 'CONFIRM_PROMOTE', 'CONFIRM_ROLLBACK', 'GENESIS', 'AUDIT_FIELDS', 'ACTIONS', 'check_model_id',
-           'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest', 'manifest_problems',
-           'read_manifest', 'verify_files', 'validation_path', 'write_validation', 'read_validation',
-           'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer', 'registry_lock',
-           'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover', 'verify_registry',
-           'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
+           'MIRROR_DIR', 'INTENT', 'CONFIRM_PROMOTE', 'CONFIRM_ROLLBACK', 'GENESIS', 'AUDIT_FIELDS', 'ACTIONS',
+           'check_model_id', 'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest',
+           'manifest_problems', 'read_manifest', 'verify_files', 'validation_path', 'write_validation',
+           'read_validation', 'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer',
+           'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover', 'audit_head',
+           'verify_registry', 'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
 
 # %% ../nbs/41_registry.ipynb #08e35237
 MODEL_ID_PREFIX = "crypto_kraken_model_"
@@ -213,6 +213,7 @@ def report_paths(store: ArtifactStore, model_id: str) -> list[Path]:
 # %% ../nbs/41_registry.ipynb #cce70840
 POINTER, PREV_POINTER = "approved_model.json", "approved_model.prev.json"
 AUDIT_LOG, LOCK_FILE, MIRROR_DIR = "models/approvals.jsonl", "models/.registry.lock", "approvals"
+INTENT = ".intent.json"  # models/<env>/.intent.json: written before a decision's audit line, removed once its pointer is committed
 CONFIRM_PROMOTE, CONFIRM_ROLLBACK = "yes-promote", "yes-rollback"
 _ENV_RE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
 
@@ -234,6 +235,10 @@ def read_pointer(store: ArtifactStore, env: str, prev: bool = False) -> dict | N
     return rec
 
 def _dump(rec: dict) -> str: return json.dumps(rec, indent=2, sort_keys=True) + "\n"
+
+def _file_sha(p: Path) -> str | None:
+    try: return sha256_bytes(p.read_bytes())
+    except FileNotFoundError: return None
 
 # %% ../nbs/41_registry.ipynb #6f557f81
 @contextmanager
@@ -307,10 +312,12 @@ def _audit_lines(store: ArtifactStore) -> list[bytes]:
     p = store.resolve(AUDIT_LOG)
     return _split_lines(p.read_bytes())[0] if p.exists() else []
 
+def _line_raw(rec: dict) -> bytes: return json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+
 def _append_audit(store: ArtifactStore, rec: dict) -> bytes:
     "Append a complete audit record (seq and prev_line_sha256 already set); fsynced."
     p = store.resolve(AUDIT_LOG)
-    raw = json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = _line_raw(rec)
     new = not p.exists()
     fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try: os.write(fd, raw + b"\n"); os.fsync(fd)
@@ -329,14 +336,68 @@ def _new_line(store: ArtifactStore, action: str, env: str, model_id: str, model_
             "model_sha256": model_sha256, "previous_model_id": previous_model_id, "reason": reason,
             "prev_line_sha256": sha256_bytes(lines[-1]) if lines else GENESIS, **extra}
 
+# %% ../nbs/41_registry.ipynb #a1f0c2d5
+def _history(lines: list[bytes]) -> dict[str, list[tuple[int, bytes, dict]]]:
+    "The decisions that took effect, per env, oldest first: {env: [(line number, raw line, record)]} (aborted lines left out)."
+    recs = [(i, l, json.loads(l)) for i, l in enumerate(lines, 1)]
+    aborted = {r.get("aborted_line_sha256") for _, _, r in recs if r["action"] == "abort"}
+    out: dict[str, list] = {}
+    for i, l, r in recs:
+        if r["action"] != "abort" and sha256_bytes(l) not in aborted: out.setdefault(r["env"], []).append((i, l, r))
+    return out
+
+# %% ../nbs/41_registry.ipynb #d4a1b2c1
+def _intent_path(store: ArtifactStore, env: str) -> Path: return pointer_path(store, env).with_name(INTENT)
+
+def _pending(store: ArtifactStore, env: str, lines: list[bytes], entry: tuple[int, bytes, dict]) -> bool:
+    "Do the files show that `entry` (env's last decision) was interrupted before its commit?"
+    if entry[0] != len(lines): return False  # only the log's last line can be in flight
+    try: intent = json.loads(_intent_path(store, env).read_bytes())
+    except (FileNotFoundError, ValueError): return False
+    return (isinstance(intent, dict) and intent.get("audit_line_sha256") == sha256_bytes(entry[1])
+            and intent.get("pointer_sha256") == _file_sha(pointer_path(store, env)))
+
+def _decision_problem(store: ArtifactStore, env: str, cur: dict | None, lines: list[bytes], crashed: bool = True) -> tuple[int | None, str] | None:
+    "(line, why) if `cur` is not the decision in force for `env` (the log's last one that took effect); `crashed` accepts an interrupted last decision."
+    hist = _history(lines).get(env, [])
+    if hist and _pending(store, env, lines, hist[-1]):
+        i, _, r = hist[-1]
+        if not crashed: return i, f"{env}: the {r['action']} of {r['model_id']} (line {i}) was interrupted before it took effect; the next promote or rollback records its abort"
+        hist = hist[:-1]
+    if not hist: return None if cur is None else (None, f"{env}: {POINTER} names {cur.get('model_id')}, but the audit log approved nothing for {env}")
+    i, raw, r = hist[-1]
+    if cur is None: return i, f"{env}: {POINTER} is missing, but audit line {i} ({r['action']} {r['model_id']}) is in force (deleted?)"
+    if cur.get("audit_line_sha256") != sha256_bytes(raw):
+        return i, f"{env}: {POINTER} is not the decision in force, audit line {i} ({r['action']} {r['model_id']}): an old pointer restored, or the pointer or log altered"
+    return None
+
 # %% ../nbs/41_registry.ipynb #ece50765
 _MODEL_KEYS = ("env", "model_id", "model_sha256", "files", "manifest_sha256", "candidate_dir", "validation_sha256", "reports")
+
+_DECISION_KEYS = ("action", "approved_at", "approved_by", "reason", "audit_seq", "audit_line_sha256")
+
+def _record_sha(rec: dict) -> str:
+    "SHA-256 of a pointer's model fields (canonical JSON): what its audit line records as `record_sha256`."
+    return sha256_bytes(json.dumps({k: rec.get(k) for k in _MODEL_KEYS}, sort_keys=True, separators=(",", ":")).encode())
+
+def _record_problem(rec: Any, i: int, raw: bytes, line: dict) -> str | None:
+    "What in a pointer record (its `previous` aside) disagrees with audit line `i`, the decision that wrote it."
+    if not isinstance(rec, dict): return "not a JSON object"
+    if extra := sorted(set(rec) - {*_MODEL_KEYS, *_DECISION_KEYS, "previous"}): return f"unexpected fields {extra}"
+    want = {"action": line["action"], "approved_at": line["ts"], "approved_by": line["actor"], "reason": line["reason"], "audit_seq": line["seq"],
+            "audit_line_sha256": sha256_bytes(raw), "env": line["env"], "model_id": line["model_id"], "model_sha256": line["model_sha256"]}
+    if bad := [k for k, v in want.items() if rec.get(k) != v]: return f"{', '.join(bad)} differ from audit line {i}"
+    if "record_sha256" in line and _record_sha(rec) != line["record_sha256"]:
+        return f"its model fields (files, manifest, validation, reports) differ from what audit line {i} approved"
+    return None
 
 def _strip(rec: dict | None) -> dict | None:
     "A pointer record without its embedded `previous` (what becomes the next `previous`)."
     return None if rec is None else {k: v for k, v in rec.items() if k != "previous"}
 
 def _commit(store, logs, env, line: dict, model: dict, previous: dict | None, step) -> dict:
+    ptr, intent = pointer_path(store, env), _intent_path(store, env)
+    atomic_write(intent, json.dumps({"audit_line_sha256": sha256_bytes(_line_raw(line)), "pointer_sha256": _file_sha(ptr)}, sort_keys=True) + "\n")
     raw = _append_audit(store, line);                                         step("audit_appended")
     _mirror(logs, raw);                                                       step("mirrored")
     new = {**{k: model.get(k) for k in _MODEL_KEYS}, "env": env, "action": line["action"], "approved_at": line["ts"],
@@ -346,7 +407,7 @@ def _commit(store, logs, env, line: dict, model: dict, previous: dict | None, st
     if previous is not None: atomic_write(pp, _dump(previous))
     elif pp.exists(): pp.unlink(); fsync_dir(pp.parent)
     step("prev_written")
-    atomic_write(pointer_path(store, env), _dump(new));                       step("committed")
+    atomic_write(ptr, _dump(new)); intent.unlink(); fsync_dir(intent.parent); step("committed")
     log_event(get_logger("registry"), f"model {line['action']}", env=env, model_id=model["model_id"],
               previous_model_id=line["previous_model_id"], actor=line["actor"], reason=line["reason"], audit_seq=line["seq"])
     return new
@@ -360,9 +421,9 @@ def _check_request(confirm: str, want: str, env: str, envs: tuple[str, ...] | No
     if env not in envs: raise RegistryRefused(f"{what} refused: environment {env!r} is not configured (expected one of {', '.join(envs)})")
     return reason.strip()
 
-def approvable(store: ArtifactStore, model_id: str) -> dict:
+def approvable(store: ArtifactStore, model_id: str, what: str = "promotion of") -> dict:
     "The pointer fields of a candidate that may be promoted; `RegistryRefused` naming the first rule it breaks."
-    def no(why): raise RegistryRefused(f"promotion of {model_id} refused: {why}")
+    def no(why): raise RegistryRefused(f"{what} {model_id} refused: {why}")
     d = candidate_dir(store, model_id)
     if not d.is_dir(): no(f"no candidate folder {d}")
     try: man, man_sha = _load_manifest(store, model_id)
@@ -376,6 +437,23 @@ def approvable(store: ArtifactStore, model_id: str) -> dict:
     return {"model_id": model_id, "model_sha256": man["model_sha256"], "files": man["files"], "manifest_sha256": man_sha, "candidate_dir": f"candidates/{model_id}",
             "validation_sha256": sha256_bytes(validation_path(store, model_id).read_bytes()),
             "reports": [str(p.relative_to(store.root)) for p in reports], "env": None}
+
+def _evidence(model: dict, env: str) -> dict:
+    "What an audit line records of the evidence a decision rests on (re-checked by rollback, the service and verify)."
+    return {"manifest_sha256": model["manifest_sha256"], "validation_sha256": model["validation_sha256"], "record_sha256": _record_sha({**model, "env": env})}
+
+def _reapprovable(store: ArtifactStore, line: dict) -> dict:
+    "The pointer fields of the model an audit line approved, checked as for a promotion and against the hashes the line recorded."
+    mid = check_model_id(line["model_id"])
+    def no(why): raise RegistryRefused(f"rollback to {mid} refused: {why}")
+    try: man = read_manifest(store, mid)
+    except (FileNotFoundError, IntegrityError) as e: no(str(e))
+    if man["model_sha256"] != line["model_sha256"]: no(f"its {MANIFEST} is not the one audit line {line['seq']} approved")
+    if bad := verify_files(store, mid, man["files"]): no(f"{mid}'s files no longer hash as approved: " + "; ".join(bad))
+    model = approvable(store, mid, what="rollback to")
+    for k, what in (("manifest_sha256", MANIFEST), ("validation_sha256", "validation record")):
+        if k in line and model[k] != line[k]: no(f"its {what} changed since audit line {line['seq']} approved it")
+    return model
 
 # %% ../nbs/41_registry.ipynb #4ea2bb02
 def promote(store: ArtifactStore, # the artifact store of this namespace
@@ -399,14 +477,14 @@ def promote(store: ArtifactStore, # the artifact store of this namespace
         model = approvable(store, model_id)
         if cur is not None and cur.get("model_id") == model_id: raise RegistryRefused(f"promotion refused: {model_id} is already the approved model of {env}")
         step("checked")
-        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock)
+        line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
         return _commit(store, logs, env, line, model, _strip(cur), step)
 
 def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'yes-rollback'
              actor: str | None = None, clock: Clock | None = None, *, reason: str = "rollback",
              logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None,
              on_step: Callable[[str], None] | None = None, lock_timeout: float = 60.0) -> dict:
-    "Swap `env` back to its previous approved model (after re-hashing its files), audited; returns the new pointer."
+    "Swap `env` back to the model its previous audited decision approved (re-checked like a promotion), audited; returns the new pointer."
     reason = _check_request(confirm, CONFIRM_ROLLBACK, env, envs, reason)
     clock, actor, step = clock or LiveClock(), actor or os_user(), on_step or (lambda s: None)
     logs = _logs_store(store, logs)
@@ -415,17 +493,14 @@ def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'ye
         recover(store, clock=clock, actor=actor, logs=logs, envs=envs);      step("recovered")
         cur = read_pointer(store, env)
         if cur is None: raise RegistryRefused(f"rollback refused: {env} has no approved model")
-        prev = cur.get("previous")
-        if not prev: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
-        mid = check_model_id(prev.get("model_id"))
-        if bad := verify_files(store, mid, prev.get("files") or {}): raise RegistryRefused(f"rollback refused: {mid}'s files no longer hash as approved: " + "; ".join(bad))
-        if files_digest(prev["files"]) != prev.get("model_sha256"): raise RegistryRefused(f"rollback refused: {mid}'s recorded model_sha256 does not match its files")
-        try: man_sha = _load_manifest(store, mid)[1]
-        except (FileNotFoundError, IntegrityError) as e: raise RegistryRefused(f"rollback refused: {e}") from None
-        if man_sha != prev.get("manifest_sha256"): raise RegistryRefused(f"rollback refused: {mid}'s {MANIFEST} changed since it was approved")
+        hist = _history(_audit_lines(store)).get(env, [])
+        if not hist or cur.get("audit_line_sha256") != sha256_bytes(hist[-1][1]):
+            raise RegistryRefused(f"rollback refused: {env}/{POINTER} is not the last decision the audit log records for {env}; nothing changed — investigate (cryptotrader audit verify)")
+        if len(hist) < 2: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
+        model = _reapprovable(store, hist[-2][2])  # the log's previous decision, never the pointer's `previous` field
         step("checked")
-        line = _new_line(store, "rollback", env, mid, prev["model_sha256"], cur.get("model_id"), reason, actor, clock)
-        return _commit(store, logs, env, line, prev, _strip(cur), step)
+        line = _new_line(store, "rollback", env, model["model_id"], model["model_sha256"], cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
+        return _commit(store, logs, env, line, model, _strip(cur), step)
 
 # %% ../nbs/41_registry.ipynb #82079af3
 def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...], lines: list[bytes], crashed: bool = False) -> tuple[int | None, str] | None:
@@ -441,13 +516,24 @@ def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...
     for env in envs:
         try: cur = read_pointer(store, env)
         except IntegrityError as e: return None, str(e)
-        if cur is None: continue
+        if cur is None:
+            if problem := _decision_problem(store, env, None, lines, crashed): return problem
+            continue
         if cur.get("env") != env: return None, f"{env}/{POINTER} is for {cur.get('env')!r}"
         if not isinstance(cur.get("files"), dict) or files_digest(cur["files"]) != cur.get("model_sha256"): return None, f"{env}/{POINTER}: model_sha256 does not match its file list"
         i, rec = by_sha.get(cur.get("audit_line_sha256"), (None, None))
         if rec is None: return None, f"{env}/{POINTER} names no line of the audit log (pointer or log altered)"
         if (rec["action"], rec["env"], rec["model_id"], rec["model_sha256"]) != (cur.get("action"), env, cur.get("model_id"), cur.get("model_sha256")):
             return i, f"{env}/{POINTER} does not match the audit line that approved it (line {i})"
+        if problem := _decision_problem(store, env, cur, lines, crashed): return problem
+        h = _history(lines)[env]
+        if _pending(store, env, lines, h[-1]): h = h[:-1]
+        if why := _record_problem(cur, *h[-1]): return h[-1][0], f"{env}/{POINTER}: {why}"
+        prev = cur.get("previous")
+        if len(h) < 2 and prev is not None: return h[-1][0], f"{env}/{POINTER}: previous names {prev.get('model_id') if isinstance(prev, dict) else prev!r}, but the audit log has no earlier decision for {env}"
+        if len(h) >= 2 and (why := "it embeds a previous" if isinstance(prev, dict) and "previous" in prev else _record_problem(prev, *h[-2])):
+            return h[-2][0], f"{env}/{POINTER}: its previous record: {why}"
+        if not crashed and read_pointer(store, env, prev=True) != prev: return None, f"{env}/{PREV_POINTER} differs from the previous record in {POINTER}"
     return None
 
 def _cut_torn_tail(p: Path) -> bool:
@@ -480,25 +566,73 @@ def recover(store: ArtifactStore, clock: Clock | None = None, actor: str | None 
         want = cur.get("previous") if cur else None
         if want is None and pp.exists(): pp.unlink(); fsync_dir(pp.parent); done.append(f"removed a stray {env}/{PREV_POINTER}")
         elif want is not None and read_pointer(store, env, prev=True) != want: atomic_write(pp, _dump(want)); done.append(f"restored {env}/{PREV_POINTER}")
-    if lines and (last := json.loads(lines[-1]))["action"] in ("promote", "rollback") and last["env"] in envs:
-        cur = read_pointer(store, last["env"])
-        if cur is None or cur.get("audit_line_sha256") != sha256_bytes(lines[-1]):  # decided, never committed
-            line = _new_line(store, "abort", last["env"], last["model_id"], last["model_sha256"], cur and cur.get("model_id"),
-                             f"recovery: the {last['action']} of line {last['seq']} was interrupted before it took effect; not applied",
-                             actor or os_user(), clock or LiveClock(), aborted_line_sha256=sha256_bytes(lines[-1]))
-            _mirror(logs, _append_audit(store, line)); done.append(f"aborted line {last['seq']} ({last['action']} {last['model_id']})")
+    hist = _history(lines)
+    for env in envs:
+        h = hist.get(env)
+        if h and _pending(store, env, lines, h[-1]):  # the intent shows a decision that crashed before its commit
+            i, raw, last = h[-1]
+            cur = read_pointer(store, env)
+            line = _new_line(store, "abort", env, last["model_id"], last["model_sha256"], cur and cur.get("model_id"),
+                             f"recovery: the {last['action']} of line {i} was interrupted before it took effect; not applied",
+                             actor or os_user(), clock or LiveClock(), aborted_line_sha256=sha256_bytes(raw))
+            _mirror(logs, _append_audit(store, line)); done.append(f"aborted line {i} ({last['action']} {last['model_id']})")
+            _intent_path(store, env).unlink(); fsync_dir(pointer_path(store, env).parent)
+        elif (ip := _intent_path(store, env)).exists(): ip.unlink(); fsync_dir(ip.parent); done.append(f"removed a stale {env}/{INTENT}")
     for d in done: log_event(get_logger("registry"), "registry recovery", level=30, repair=d)
     return done
 
 # %% ../nbs/41_registry.ipynb #5f24770e
-def verify_registry(store: ArtifactStore, logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None) -> tuple[bool, int | None, str]:
-    "The audit chain, its copy under logs/…/approvals/, and every pointer's link to its audit line."
+def _evidence_problem(store: ArtifactStore, model_id: str, want: dict) -> str | None:
+    "What no longer holds of an approved model: its manifest, files and PASS validation, against the hashes in `want` that were recorded."
+    try: man, man_sha = _load_manifest(store, model_id)
+    except (FileNotFoundError, IntegrityError) as e: return str(e)
+    if man["model_sha256"] != want["model_sha256"]: return f"{model_id}'s {MANIFEST} lists other files than were approved"
+    if want.get("manifest_sha256") not in (None, man_sha): return f"{model_id}'s {MANIFEST} changed since it was approved"
+    if bad := verify_files(store, model_id, man["files"]): return f"{model_id}: " + "; ".join(bad)
+    ok, why, _ = validation_status(store, model_id)
+    if not ok: return f"{model_id} has no intact PASS validation: {why}"
+    if want.get("validation_sha256") not in (None, _file_sha(validation_path(store, model_id))): return f"{model_id}'s validation record changed since it was approved"
+    return None
+
+def _evidence_check(store: ArtifactStore, envs: tuple[str, ...], lines: list[bytes]) -> tuple[int | None, str] | None:
+    "Re-hash everything the pointers and the approvals name: (line, why) of the first model whose evidence no longer holds."
+    todo = [(i, r["env"], r) for h in _history(lines).values() for i, _, r in h]
+    todo += [(p.get("audit_seq"), env, p) for env in envs if (p := read_pointer(store, env))]
+    seen = set()
+    for i, env, want in sorted(todo, key=lambda t: t[0] or 0):
+        key = tuple(want.get(k) for k in ("model_id", "model_sha256", "manifest_sha256", "validation_sha256"))
+        if key in seen: continue
+        seen.add(key)
+        if why := _evidence_problem(store, check_model_id(want["model_id"]), want): return i, f"{env}: the model of line {i}: {why}"
+        for r in want.get("reports") or []:
+            if not (store.root / r).is_file() or (store.root / r).stat().st_size == 0: return i, f"{env}: evidence report {r} of {want['model_id']} is missing or empty"
+    return None
+
+def audit_head(store: ArtifactStore) -> str:
+    "The SHA-256 of the audit log's last complete line (64 zeros when empty): record it elsewhere to anchor the chain."
+    lines = _audit_lines(store)
+    return sha256_bytes(lines[-1]) if lines else GENESIS
+
+def _check_head(expect: str) -> str:
+    if not isinstance(expect, str) or not _SHA_RE.fullmatch(expect): raise ValueError(f"invalid head {expect!r}: expected 64 lowercase hex digits (from cryptotrader audit head)")
+    return expect
+
+def verify_registry(store: ArtifactStore, logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None,
+                    expect_head: str | None = None # a head recorded earlier (audit_head): it must still be a line of the chain
+                   ) -> tuple[bool, int | None, str]:
+    "The audit chain (against a recorded head), its copy under logs/…/approvals/, every pointer field, and a re-hash of every approved model's evidence."
     logs, envs = _logs_store(store, logs), configured_envs() if envs is None else envs
+    if expect_head is not None: _check_head(expect_head)
     ok, bad, why = verify_audit(store.resolve(AUDIT_LOG))
     if not ok: return ok, bad, why
     lines = _audit_lines(store)
+    shas = [GENESIS] + [sha256_bytes(l) for l in lines]
+    if expect_head is not None and expect_head not in shas:
+        return False, None, f"the recorded head {expect_head[:12]}… is not a line of the chain: the log was rewritten or cut (head now {shas[-1][:12]}…)"
     if problem := _cross_check(store, logs, envs, lines): return False, *problem
-    return True, None, f"{len(lines)} lines, chain intact, copies complete, pointers linked; head {sha256_bytes(lines[-1]) if lines else GENESIS}"
+    if problem := _evidence_check(store, envs, lines): return False, *problem
+    since = f"; the recorded head is line {shas.index(expect_head)}, {len(lines) - shas.index(expect_head)} line(s) since" if expect_head else ""
+    return True, None, f"{len(lines)} lines, chain intact, copies complete, pointers match, evidence re-hashed{since}; head {shas[-1]}"
 
 # %% ../nbs/41_registry.ipynb #389d3670
 @dataclass(frozen=True)
@@ -523,9 +657,21 @@ class ApprovedModel:
 # %% ../nbs/41_registry.ipynb #75acb4a6
 def load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     "The verified approved model of `env` (None if none); `IntegrityError` on any mismatch."
+    pp, lp = pointer_path(store, env), store.resolve(AUDIT_LOG)
+    for attempt in range(3):  # a promotion committing between our reads looks like a mismatch: read again
+        seen = _file_sha(pp), _file_sha(lp)
+        try: return _load_approved(store, env)
+        except IntegrityError:
+            if attempt == 2 or (_file_sha(pp), _file_sha(lp)) == seen: raise
+
+def _load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     cur = read_pointer(store, env)
-    if cur is None: return None
     def no(why): raise IntegrityError(f"approved model of {env} refused: {why}")
+    if cur is None:
+        ok, line_no, why = verify_audit(store.resolve(AUDIT_LOG), ignore_torn_tail=True)
+        if not ok: no(f"the audit log is broken at line {line_no}: {why}")
+        if problem := _decision_problem(store, env, None, _audit_lines(store)): no(problem[1])
+        return None
     try: mid = check_model_id(cur.get("model_id"))
     except ValueError as e: no(str(e))
     files = cur.get("files")
@@ -537,9 +683,18 @@ def load_approved(store: ArtifactStore, env: str) -> ApprovedModel | None:
     if bad := verify_files(store, mid, files): no(f"{mid}: " + "; ".join(bad))
     ok, line_no, why = verify_audit(store.resolve(AUDIT_LOG), ignore_torn_tail=True)
     if not ok: no(f"the audit log is broken at line {line_no}: {why}")
-    link = [json.loads(l) for l in _audit_lines(store) if sha256_bytes(l) == cur.get("audit_line_sha256")]
+    lines = _audit_lines(store)
+    link = [json.loads(l) for l in lines if sha256_bytes(l) == cur.get("audit_line_sha256")]
     if not link or (link[0]["action"], link[0]["env"], link[0]["model_id"], link[0]["model_sha256"]) != (cur.get("action"), env, mid, cur.get("model_sha256")):
         no("the pointer is not backed by its audit line (pointer or log altered)")
+    if problem := _decision_problem(store, env, cur, lines): no(problem[1])
+    i = next(i for i, l in enumerate(lines, 1) if sha256_bytes(l) == cur["audit_line_sha256"])
+    if why := _record_problem(_strip(cur), i, lines[i - 1], link[0]): no(f"the pointer's {why}")
+    ok, why, _ = validation_status(store, mid)
+    if not ok: no(f"{mid} has no intact PASS validation: {why}")
+    vsha = sha256_file(validation_path(store, mid))
+    if vsha != cur.get("validation_sha256") or link[0].get("validation_sha256", vsha) != vsha:
+        no(f"{mid}'s validation record is not the one it was approved on (validations/{mid}.json changed)")
     d = candidate_dir(store, mid)
     return ApprovedModel(env, mid, cur["model_sha256"], cur["audit_line_sha256"], d, {n: d / n for n in files}, dict(files), man, cur)
 
