@@ -248,10 +248,8 @@ def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None,
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
     paths = data_paths(cfg, environ).create()
     lp = paths.artifacts / "ledger" / "paper_realtime.sqlite"
-    if fresh:
-        for suffix in ("", "-wal", "-shm"): Path(str(lp) + suffix).unlink(missing_ok=True)
     broker = make_broker(cfg, uni, clock)
-    led = Ledger(lp, paths)
+    led = Ledger(lp, paths, fresh=fresh)      # --fresh discards the ledger under its lock: never a running service's
     try:
         engine = _engine(cfg, uni, broker, led, clock, environ)
         history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now())

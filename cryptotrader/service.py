@@ -102,10 +102,8 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
     log = get_logger("service")
     paths = data_paths(cfg, environ).create()
     lp = ledger_path(cfg, environ)
-    if fresh:
-        for suffix in ("", "-wal", "-shm"): Path(str(lp) + suffix).unlink(missing_ok=True)
     uni, history, panel, notes = replay_inputs(cfg, spec)
-    led = Ledger(lp, paths, commit_every=commit_every)
+    led = Ledger(lp, paths, commit_every=commit_every, fresh=fresh)   # --fresh discards the ledger under its lock: never a running service's
     signals = service_signals(cfg, history, ArtifactStore.for_area(paths), on_event=lambda kind, **kw: led.log_event(kind, **kw))
     notes += list(signals.notes)
     try:
