@@ -160,7 +160,7 @@ def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
 
 def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     L, st = self.ledger, self._get
-    if self.scheduler.in_training_window(ts) and self.broker.open_orders():   # nothing may fill inside the window (e.g. a
+    if self.broker.open_orders() and self.scheduler.in_training_window(ts):   # nothing may fill inside the window (e.g. a
         n = self.broker.cancel_all(); self._record_events()                   # remainder after a restart): cancel first
         L.log_event("pause_cancel", ts, reason="training window", cancelled=n)
     self.broker.on_bars(bars)
