@@ -29,10 +29,11 @@ __all__ = ['paper_engine', 'progress_bar', 'drive', 'breaker_periods', 'book_met
 
 # %% ../nbs/37_book.ipynb #adbd6b97
 def paper_engine(cfg: Config, universe: Universe, ledger: Ledger, signals,  # `Signals`, or any object with the same `at(ts)`
-                 seed: int | None = None, kill_switch: KillSwitch | None = None) -> TradingEngine:
+                 seed: int | None = None, kill_switch: KillSwitch | None = None, alerts=None) -> TradingEngine:
     "The paper trading engine of `cfg`: a seeded `PaperBroker`, the config's risk manager and training window, a simulated clock."
     broker = PaperBroker(universe, cfg.execution, seed=cfg.execution.seed if seed is None else seed)
-    return TradingEngine(cfg, universe, broker, ledger, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk, kill_switch), signals)
+    return TradingEngine(cfg, universe, broker, ledger, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk, kill_switch), signals,
+                         alerts=alerts)
 
 def progress_bar(total: int, enabled: bool, desc: str = "replay"):
     "A tqdm bar over `total` bars (a no-op when not `enabled`)."

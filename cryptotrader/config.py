@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any, Literal
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
 import cryptotrader
 from .log import register_secret
 
 # %% auto #0
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
            'STRATEGY_NAMES', 'LAYOUT', 'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig',
-           'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'parse_duration',
-           'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError', 'format_validation_error',
-           'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'CredentialsError',
-           'Credentials', 'load_credentials']
+           'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'AlertsConfig',
+           'parse_duration', 'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError',
+           'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths',
+           'data_paths', 'CredentialsError', 'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
@@ -137,6 +137,33 @@ class LiveConfig(_Section):
     rate_tier: Literal["starter", "intermediate", "pro"] = "starter"
     dead_man_switch_seconds: int = Field(60, ge=0)  # CancelAllOrdersAfter timeout; 0 disables
 
+class AlertsConfig(_Section):
+    "Where alerts go (apprise URLs: tg://, slack://, discord://, mailto://, ntfy://, json://, …) and how often."
+    urls: tuple[str, ...] = ()          # secret (they hold tokens): masked whenever the config is printed; also CRYPTOTRADER_ALERT_URLS
+    min_severity: Literal["info", "warning", "critical"] = "info"   # alerts below this are not sent
+    dedup: str = "15m"                  # the same event (and key) is sent at most once per this long
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, v): return tuple(v) if isinstance(v, list) else v
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v):
+        bad = [k for k, u in enumerate(v) if "://" not in u]
+        if bad: raise ValueError(f"item {bad[0]} is not an apprise URL (scheme://…)")   # never echo the URL: it may hold a token
+        return v
+
+    @field_validator("dedup")
+    @classmethod
+    def _dedup(cls, v):
+        try: parse_duration(v)
+        except ValueError: raise ValueError(f"expected a positive duration like 15m or 1h, got {v!r}") from None
+        return v
+
+    @field_serializer("urls")
+    def _masked(self, urls): return tuple(u.split("://", 1)[0] + "://***" for u in urls)
+
 # %% ../nbs/01_config.ipynb #c11e67c3
 _DURATION_UNITS = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
 
@@ -245,6 +272,7 @@ class Config(_Section):
     nightly: NightlyConfig = NightlyConfig()
     paths: PathsConfig = PathsConfig()
     live: LiveConfig = LiveConfig()
+    alerts: AlertsConfig = AlertsConfig()
     regime: RegimeParams = RegimeParams()
     selector: SelectorParams = SelectorParams()
 

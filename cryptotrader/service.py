@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 import pandas as pd
+from .alerts import Alerter
 from .artifacts import ArtifactStore
 from .book import book_figure, book_metrics, book_of, breaker_periods, drive, paper_engine
 from .clock import Clock, TestClock, iso_utc, to_utc
@@ -112,7 +113,7 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
             raise RunMismatch(f"{lp} holds another replay ({json.dumps(stored)}); use --fresh to start over")
         if stored is None:
             with led._tx(): led.set_state("run", spec.to_dict())
-        engine = paper_engine(cfg, uni, led, signals, spec.seed, KillSwitch.from_config(cfg, environ))
+        engine = paper_engine(cfg, uni, led, signals, spec.seed, KillSwitch.from_config(cfg, environ), Alerter.from_config(cfg, environ))
         steps = list(panel_bars(panel))
         last = engine.restore(b for _, bars in steps for b in bars)
         todo = [(ts, bars) for ts, bars in steps if last is None or ts > last]

@@ -14,9 +14,9 @@ from conftest import BIN, ROOT, run_cli
 LEDGER = "artifacts/crypto/kraken_global/ledger/paper.sqlite"
 
 
-def _paper(home: Path, *argv, timeout=600) -> dict:
+def _paper(home: Path, *argv, timeout=600, env=None) -> dict:
     r = run_cli("paper", "--fresh", "--no-progress", "--no-report", "--summary-json", str(home / "s.json"), *argv,
-                env={"CRYPTOTRADER_HOME": str(home)}, timeout=timeout)
+                env={"CRYPTOTRADER_HOME": str(home), **(env or {})}, timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads((home / "s.json").read_text())
 
@@ -57,8 +57,13 @@ def test_no_order_and_no_fill_inside_the_training_window(tmp_path, tf, argv):
 
 
 def test_the_breaker_releases_and_the_book_trades_again(tmp_path):
+    "…and a person hears of it: the replay posts 'breaker engaged' and 'released' to a real local receiver (apprise json://)."
+    from cryptotrader.alerts import LocalReceiver
     from cryptotrader.ledger import Ledger
-    s = _paper(tmp_path, "--start", "2022-03-01", "--end", "2023-03-31 23:00")
+    with LocalReceiver() as rx:
+        s = _paper(tmp_path, "--start", "2022-03-01", "--end", "2023-03-31 23:00", env={"CRYPTOTRADER_ALERT_URLS": rx.url})
+    titles = rx.titles()
+    assert any(t.endswith("breaker engaged") for t in titles) and any(t.endswith("breaker released") for t in titles), titles
     assert s["breaker_periods"] and s["breaker_bars"] > 0
     released = [b for _, b in s["breaker_periods"] if b]
     assert released, s["breaker_periods"]
