@@ -14,7 +14,7 @@ LAB_PORT ?= 8888
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: help install run test sync-check nbtest pytest nbval lab clean-venv
+.PHONY: help install browser run test sync-check nbtest pytest nbval lab clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,9 +25,15 @@ $(STAMP): requirements.txt setup.py settings.ini
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned stack and the package
+
+browser: ## Debian's chromium, for the dashboard's headless-browser test (apt-get; as root or with sudo)
+	@command -v chromium >/dev/null 2>&1 || { sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  (DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium || { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; }) >/dev/null \
+	  || echo "could not install chromium: run 'apt-get install -y chromium' (tests/test_dashboard.py needs it)" >&2; }
 
 run: $(STAMP) ## the main job: pre-flight, the paper trading service on the bundled Kraken data, then the nightly pipeline
 	$(BIN)/cryptotrader verify --config $(CONFIG)

@@ -214,6 +214,7 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
     res.regime, res.active, res.state = regime, active, dec.state.value
+    self._put("regime", regime); self._put("active", active)      # (written only when they change) what `status` and the dashboard show
     res.requested, res.gross = sum(target.values()), sum(dec.weights.values())
     prev = self._get("risk_state") or RiskState.NORMAL.value
     if dec.state.value != prev:          # a change of state is an event, with its reason

@@ -1,0 +1,107 @@
+"""`cryptotrader dashboard` as an operator uses it: the real server (uvicorn), a real headless browser (Debian's chromium),
+the numbers of the paper and live-rehearsal ledgers, the token, Prometheus /metrics."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import BIN, ROOT, run_cli
+
+from cryptotrader.config import LIVE_CONFIG, load_config
+from cryptotrader.ledger import Ledger
+
+TOKEN = "test-token-123"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def _get(url, headers=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as r: return r.status, r.read().decode()
+    except urllib.error.HTTPError as e: return e.code, e.read().decode()
+
+
+def _live_rehearsal(home: Path):
+    "A short live run against the Kraken-compatible test exchange (real ccxt over HTTP on 127.0.0.1)."
+    import random
+    from test_live import FakeTime, _server, live_kw, PAIRS
+    from cryptotrader.realtime import run_live
+    srv = _server(); srv.start()
+    try:
+        cfg = load_config(LIVE_CONFIG)
+        cfg = cfg.model_copy(update={"live": cfg.live.model_copy(update={"dead_man_switch_seconds": 0})})
+        run_live(cfg, srv.base_url, PAIRS, max_bars=3, **live_kw(srv, FakeTime(), environ={"CRYPTOTRADER_HOME": str(home)}))
+    finally: srv.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dash")
+    env = {"CRYPTOTRADER_HOME": str(home)}
+    r = run_cli("paper", "--pairs", "BTC/USD", "ETH/USD", "--start", "2022-05-01", "--end", "2022-07-31 23:00", "--no-progress",
+                "--no-report", "--summary-json", str(home / "s.json"), env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    _live_rehearsal(home)
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN / "cryptotrader"), "dashboard", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env={**os.environ, **env, "CRYPTOTRADER_DASHBOARD_TOKEN": TOKEN})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if _get(base + "/health")[0] == 200: break
+        except OSError: time.sleep(0.2)
+    else: proc.kill(); pytest.fail("the dashboard did not start: " + proc.stderr.read())
+    yield base, home, json.loads((home / "s.json").read_text())
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0            # SIGTERM: a clean exit
+
+
+def test_refuses_without_its_token(served):
+    base, _, _ = served
+    assert _get(base + "/env/paper_kraken_crypto_global")[0] == 401
+    assert _get(base + "/metrics")[0] == 401
+    assert _get(base + "/env/paper_kraken_crypto_global", {"Authorization": "Bearer nope"})[0] == 401
+
+
+def _dom(url: str, shot: Path | None = None) -> str:
+    assert CHROMIUM, "chromium is not installed: `make install` installs it (apt-get install -y chromium)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={shot.parent / 'profile' if shot else '/tmp/ct-chromium'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    if shot is not None:
+        subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120)
+    return dom.stdout
+
+
+def test_paper_and_live_pages_show_their_own_ledgers_in_a_browser(served, tmp_path):
+    base, home, summary = served
+    dom = _dom(f"{base}/env/paper_kraken_crypto_global?token={TOKEN}", tmp_path / "paper.png")
+    assert f"<td id=\"equity\">{summary['final_equity']:,.2f}</td>" in dom, dom[:2000]
+    assert "paper_kraken_crypto_global" in dom and "Open orders" in dom and "equity.svg" in dom
+    assert (tmp_path / "paper.png").stat().st_size > 10_000            # the screenshot is kept with the test's files
+    with Ledger(home / "artifacts/crypto/kraken_global/ledger/live.sqlite", readonly=True) as led:
+        live_equity = float(led.equity_curve().equity.iloc[-1])
+    live = _dom(f"{base}/env/live_kraken_crypto_global?token={TOKEN}")
+    assert f"<td id=\"equity\">{live_equity:,.2f}</td>" in live and "live_kraken_crypto_global" in live
+    assert f"{summary['final_equity']:,.2f}" not in live                # never another environment's numbers
+    assert "No ledger yet" in _dom(f"{base}/env/paper_kraken_crypto_global-realtime?token={TOKEN}")
+
+
+def test_metrics_scrape(served):
+    base, _, summary = served
+    code, text = _get(base + "/metrics", {"Authorization": f"Bearer {TOKEN}"})
+    assert code == 200
+    vals = {l.split(" ")[0]: float(l.split(" ")[1]) for l in text.splitlines() if l and not l.startswith("#")}
+    assert vals['cryptotrader_equity{env="paper_kraken_crypto_global"}'] == summary["final_equity"]
+    assert vals['cryptotrader_fills{env="paper_kraken_crypto_global"}'] == summary["trades"]
+    assert 'cryptotrader_equity{env="live_kraken_crypto_global"}' in vals
