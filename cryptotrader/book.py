@@ -4,7 +4,7 @@
 
 # %% ../nbs/37_book.ipynb #562e96b9
 from __future__ import annotations
-import json, tempfile
+import contextlib, json, logging, signal, tempfile, threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +19,14 @@ from .data import Panel, timeframe_delta
 from .domain import Bar
 from .engine import Signals, StepResult, TradingEngine, panel_bars
 from .ledger import Ledger
+from .log import log_event
 from .risk import KillSwitch, RiskManager
 from .scheduler import Scheduler
 from .universe import Universe, load_universe
 
 # %% auto #0
-__all__ = ['paper_engine', 'progress_bar', 'drive', 'breaker_periods', 'book_metrics', 'TradedBook', 'steps_frame', 'book_of',
-           'simulate_book', 'shade_breaker', 'book_figure', 'why_line']
+__all__ = ['paper_engine', 'progress_bar', 'graceful_stop', 'drive', 'breaker_periods', 'book_metrics', 'TradedBook',
+           'steps_frame', 'book_of', 'simulate_book', 'shade_breaker', 'book_figure', 'why_line']
 
 # %% ../nbs/37_book.ipynb #adbd6b97
 def paper_engine(cfg: Config, universe: Universe, ledger: Ledger, signals,  # `Signals`, or any object with the same `at(ts)`
@@ -40,13 +41,26 @@ def progress_bar(total: int, enabled: bool, desc: str = "replay"):
     from tqdm.auto import tqdm
     return tqdm(total=total, unit="bar", desc=desc, disable=not enabled, mininterval=0.5, leave=False)
 
+@contextlib.contextmanager
+def graceful_stop():
+    "While inside: SIGTERM and Ctrl-C set the returned event instead of killing the process (main thread only)."
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread(): yield stop; return
+    prev = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try: yield stop
+    finally:
+        for s, h in prev.items(): signal.signal(s, h)
+
 def drive(engine: TradingEngine, steps: list[tuple[datetime, list[Bar]]], progress: bool = False,
           stop_after: int | None = None, desc: str = "replay") -> list[StepResult]:
     "Step `engine` through `steps` ((ts, bars) in time order; at most `stop_after` of them); commit; what each bar did."
     out = []
-    with progress_bar(len(steps), progress, desc) as bar:
+    with progress_bar(len(steps), progress, desc) as bar, graceful_stop() as stop:
         for k, (ts, bars) in enumerate(steps):
             if stop_after is not None and k >= stop_after: break
+            if stop.is_set():                      # SIGTERM (docker stop, systemd) or Ctrl-C: finish here, at a bar boundary
+                log_event(engine.log, "stopped by a signal: the last bar is complete and committed", logging.WARNING, last_bar=iso_utc(out[-1].ts) if out else None)
+                break
             out.append(engine.step(ts, bars)); bar.update(1)
     engine.ledger.commit()
     return out

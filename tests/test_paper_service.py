@@ -81,6 +81,25 @@ def test_kill_9_at_random_points_then_restart_matches_an_uninterrupted_run(refer
     assert got[3] == want[3]                     # the JSONL trade log too: every fill exactly once
 
 
+def test_sigterm_finishes_the_bar_exits_0_and_the_restart_matches(reference, tmp_path):
+    "docker stop / systemd stop: SIGTERM ends the replay at a bar boundary with exit 0; the next start resumes to the same ledger."
+    ref_home, ref = reference
+    home = tmp_path / "h"
+    lp = home / "artifacts/crypto/kraken_global/ledger/paper.sqlite"
+    p = subprocess.Popen([str(BIN / "cryptotrader"), *ARGS], env={**os.environ, "CRYPTOTRADER_HOME": str(home)}, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while p.poll() is None and _bars_done(lp) < 300: time.sleep(0.01)
+    assert p.poll() is None, "the replay ended before it could be stopped"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    assert "stopped by a signal" in err and out.startswith("paper replay")
+    assert 300 <= _bars_done(lp) < ref["bars"]
+    r = run_cli(*ARGS, env={"CRYPTOTRADER_HOME": str(home)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert _digest_and_checks(home)[0] == _digest_and_checks(ref_home)[0]
+
+
 def test_status_after_a_run(reference):
     home, s = reference
     r = run_cli("status", "--json", env={"CRYPTOTRADER_HOME": str(home)})
