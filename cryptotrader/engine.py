@@ -207,9 +207,11 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     target, regime, active, vols = self.signals.at(ts) if self.signals is not None else ({}, "RISK_OFF", "", {})
     target = {s: w for s, w in target.items() if s in marks}
     fresh = set(marks) if fresh is None else fresh                  # pairs with a bar now: the only ones that can be priced and traded
-    for o in [o for o in self.broker.open_orders() if o.symbol in fresh]:   # an order still working (a partial fill's remainder) is
-        self.broker.cancel(o.client_id)                                        # cancelled and the pair re-decided: never two orders on it
-    self._record_events()
+    working = self.broker.open_orders()
+    if working:                                    # an order still working (a partial fill's remainder) is cancelled and
+        for o in working:                          # its pair re-decided: never two orders on one pair
+            if o.symbol in fresh: self.broker.cancel(o.client_id)
+        self._record_events()
     hold, cash = self._holdings()
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
