@@ -20,5 +20,9 @@ VOLUME ["/data"]
 # verify the image at build time (python, packages, configs, bundled data, kernel)
 RUN CRYPTOTRADER_HOME=/tmp/verify cryptotrader verify
 
+# healthy while the service processes bars: its ledger's last bar is at most 2 h old (hourly bars; a replay that ended is "unhealthy")
+HEALTHCHECK --interval=5m --timeout=30s --start-period=10m --retries=2 CMD ["cryptotrader", "health", "--max-age", "2h"]
+# docker stop sends SIGTERM: the service finishes the bar in progress, commits it and exits 0 (tini forwards the signal)
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["tini", "--", "cryptotrader"]
 CMD ["paper", "--config", "config/crypto/paper.kraken.crypto.global.yaml"]

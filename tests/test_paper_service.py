@@ -128,5 +128,8 @@ def test_the_docker_scripts_run_a_command_that_exists():
         text = (ROOT / script).read_text()
         assert f'"$IMAGE" {cmd} --config config/crypto/' in text
         assert subprocess.run(["bash", "-n", str(ROOT / script)]).returncode == 0
+    live = (ROOT / "run_live_kraken_crypto.sh").read_text()
+    assert '"$IMAGE" verify --live --config "$CONFIG"' in live and "cryptotrader health --config $CONFIG" in live
+    assert 'HEALTHCHECK' in (ROOT / "Dockerfile").read_text() and run_cli("health", "--help").returncode == 0
     r = run_cli("paper", "--help")
     assert r.returncode == 0 and "--replay" in r.stdout
