@@ -211,8 +211,10 @@ def test_kill_9_with_an_approved_model_and_a_shadow_candidate_matches_an_uninter
     prepared, _ = _home_from(trained, tmp_path / "prepared", {PAPER_ENV: a})      # A trades, B runs in shadow
     ref, home = tmp_path / "ref", tmp_path / "killed"
     shutil.copytree(prepared, ref); shutil.copytree(prepared, home)
-    r = run_cli(*REPLAY, env={"CRYPTOTRADER_HOME": str(ref)}, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    from cryptotrader.service import replay_spec, run_replay                      # the uninterrupted run (in this process)
+    cfg = load_config(PAPER_CONFIG)
+    run_replay(cfg, replay_spec(cfg, None, PAIRS, None, "2023-03-01", "2023-04-10T23:00"), progress=False, report=False,
+               environ={"CRYPTOTRADER_HOME": str(ref)})
     want = _outcome(ref, b)
     lines = [json.loads(l) for l in want[1].decode().splitlines()]
     assert len(want[2]) == 1 and len(lines) > 500 and len({l["bar_ts"] for l in lines}) == len(lines)
@@ -250,10 +252,10 @@ def test_a_stalled_feed_goes_stale_halts_entries_and_resumes(trained, tmp_path, 
     base = load_config(LIVE_CONFIG)
     cfg = base.model_copy(update={"live": base.live.model_copy(update={"stale_after_bars": 2})})
     try:
-        res = run_live(cfg, srv.base_url, PAIRS, max_bars=8, on_step=on_step, **_live_kw(srv, home))
+        res = run_live(cfg, srv.base_url, PAIRS, max_bars=7, on_step=on_step, **_live_kw(srv, home))
     finally:
         srv.stop()
-    assert srv.errors == [] and res.bars == 8
+    assert srv.errors == [] and res.bars == 7
     stale, resumed = _events(res.ledger, "market_data_stale"), _events(res.ledger, "market_data_resumed")
     assert len(stale) == 1 and len(resumed) == 1, (stale, resumed)
     assert stale[0]["missed_bars"] == 2 and records.at(logging.WARNING, "market data STALE"), stale
@@ -263,3 +265,30 @@ def test_a_stalled_feed_goes_stale_halts_entries_and_resumes(trained, tmp_path, 
     assert st["market_data"]["stale"] is True and st["market_data"]["missed_bars"] >= 2 and "market_data" in st["entries_halted"], st
     after = service_status(cfg, environ={"CRYPTOTRADER_HOME": str(home)})
     assert after["market_data"]["stale"] is False and "market_data" not in after["entries_halted"], after
+
+
+def test_a_feed_that_answers_with_nothing_new_goes_stale(trained, tmp_path, records):
+    "The issue's case: the exchange keeps answering, its data simply stops (replay files end at 13:00): stale, not INFO forever."
+    import pandas as pd
+    from cryptotrader.config import BUNDLED_DATA
+    from cryptotrader.cli_trading import service_status
+    cut = pd.Timestamp("2023-03-13T13:00:00Z").value // 10**6
+    feed = tmp_path / "feed"; feed.mkdir()
+    for alt in ("XBTUSD", "ETHUSD"):
+        df = pd.read_csv(BUNDLED_DATA / "ohlcv" / f"kraken_{alt}_1h.csv.gz")
+        df[df.timestamp <= cut].to_csv(feed / f"kraken_{alt}_1h.csv.gz", index=False)
+    home, _ = _home_from(trained, tmp_path / "home", {LIVE_ENV: trained[1][0]})
+    srv = _server(replay_dir=feed); srv.start()
+    base = load_config(LIVE_CONFIG)
+    cfg = base.model_copy(update={"live": base.live.model_copy(update={"stale_after_bars": 2})})
+    try:
+        res = run_live(cfg, srv.base_url, PAIRS, max_bars=6, **_live_kw(srv, home))   # bars 11:00 to 13:00, then nothing new
+    finally:
+        srv.stop()
+    assert srv.errors == [] and res.bars == 6                                              # the last close carried (gap policy)
+    stale = _events(res.ledger, "market_data_stale")
+    assert [e["ts"] for e in stale] == ["2023-03-13T15:00:00Z"] and stale[0]["last_bar_received"] == "2023-03-13T13:00:00Z", stale
+    assert records.at(logging.WARNING, "market data STALE")
+    assert [s.state for s in res.steps[4:]] == ["reducing"] * 2, [s.state for s in res.steps]     # 15:00 (2nd missed close) on
+    st = service_status(cfg, environ={"CRYPTOTRADER_HOME": str(home)})
+    assert st["market_data"]["stale"] is True and st["market_data"]["missed_bars"] == 3 and "market_data" in st["entries_halted"], st
