@@ -20,6 +20,8 @@ def _live_args(p):
     p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="to trade: " + PAIRS_HELP)
     p.add_argument("--max-bars", type=int, default=None, help="stop after N bars (default: run until stopped)")
     p.add_argument("--history", metavar="DIR", default=None, help="OHLCV files that warm up the signals (default: the bundled data)")
+    p.add_argument("--rules-only", action="store_true",
+                   help="trade the rules' book without a model (live otherwise refuses to start without a verified approved model)")
 
 def _print_step(s) -> None:
     print(f"{s.ts.isoformat().replace('+00:00', 'Z')}  equity {s.equity:,.2f}  {s.regime or '-'}  orders {s.orders}  fills {s.fills}"
@@ -28,12 +30,14 @@ def _print_step(s) -> None:
 @command("live", "trade on Kraken for real: credentials, reconciliation, then the engine bar by bar (dead-man's switch armed)")(_live_args)
 def cmd_live(args) -> int:
     from cryptotrader.kraken_broker import BrokerError, ReconcileError
-    from cryptotrader.realtime import check_live_config, run_live
+    from cryptotrader.realtime import LiveRefused, check_live_config, run_live
     cfg = load_config(args.config)
     check_live_config(cfg)
     if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
     pairs = parse_pairs(args.pairs, cfg)
-    try: res = run_live(cfg, args.exchange_url, pairs, args.max_bars, history_dir=args.history, on_step=_print_step)
+    try: res = run_live(cfg, args.exchange_url, pairs, args.max_bars, history_dir=args.history, on_step=_print_step, rules_only=args.rules_only)
+    except LiveRefused as e:
+        print(f"error: {e}", file=sys.stderr); return EXIT_FAIL
     except ReconcileError as e:
         print(e.report.summary()); print("not trading: fix the differences (or the ledger) and start again", file=sys.stderr)
         return EXIT_FAIL
@@ -97,11 +101,10 @@ def check_clock_skew(cfg, url=None, clock=None, max_skew: float = 5.0) -> tuple[
     return abs(skew) <= max_skew, f"clock skew against Kraken's Time: {skew:+.1f} s (limit ±{max_skew:g} s)"
 
 def check_approved_model(cfg) -> tuple[bool, str]:
-    from cryptotrader.artifacts import ArtifactStore
-    from cryptotrader.registry import load_approved
-    m = load_approved(ArtifactStore.from_config(cfg, "artifacts"), cfg.env)
-    if m is None: return False, f"no approved model for {cfg.env}: promote one first (cryptotrader models promote)"
-    return True, f"approved model {m.model_id} sha256 {m.model_sha256[:12]}… verified"
+    "What `cryptotrader live` checks before it starts (`realtime.require_live_model`): verified and loadable."
+    from cryptotrader.realtime import LiveRefused, require_live_model
+    try: return True, f"approved model {require_live_model(cfg)} verified and loaded"
+    except LiveRefused as e: return False, str(e)
 
 def check_risk_limits(cfg) -> tuple[bool, str]:
     from cryptotrader.risk import KillSwitch

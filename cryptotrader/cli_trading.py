@@ -94,7 +94,8 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
     st = {"env": cfg.env, "mode": cfg.mode, "ledger": str(lp), "running_state": "no ledger yet", "last_bar": None,
           "last_write": None, "regime": None, "active_strategies": None, "risk_state": "halted" if ks.engaged() else None,
           "kill_switch": ks.reason(), "equity": None, "drawdown": None, "positions": {}, "open_orders": [],
-          "approved_model": None, "breaker": None, "schedule": Scheduler.from_config(cfg, clock).status()}
+          "approved_model": None, "breaker": None, "entries_halted": {}, "market_data": None, "model_in_use": None,
+          "schedule": Scheduler.from_config(cfg, clock).status()}
     if lp.exists():
         with Ledger(lp, readonly=True) as led:
             eq = led.equity_curve()
@@ -111,6 +112,9 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
             peak, until = led.get_state("peak_equity"), led.get_state("breaker_until")
             st["breaker"] = {"engaged_until": until, "peak_equity": None if peak is None else round(float(peak), 2),
                              "engages_below": None if peak is None or until else round(float(peak) * (1 - cfg.risk.max_drawdown), 2)}
+            st["entries_halted"] = led.get_state("entries_halted") or {}   # real time: why new entries stop (model, market_data)
+            st["market_data"] = led.get_state("market_data")                 # real time: the feed watch (stale, missed bars)
+            st["model_in_use"] = led.get_state("model")                      # what the service itself decided, as of its last bar
         st["running_state"] = "has run"
     obs = _last_observation(paths.logs)
     if obs:
@@ -131,7 +135,8 @@ def approved_model_status(cfg, environ: dict | None = None) -> dict | None:
         a = load_approved(store, cfg.env)
         return {"model_id": a.model_id, "verified": True, "model_sha256": a.model_sha256, "approved_at": ptr.get("ts"), "reason": ptr.get("reason")}
     except (IntegrityError, ValueError) as e:
-        return {"model_id": ptr.get("model_id"), "verified": False, "error": f"REFUSED — the service trades rules-only: {e}"}
+        then = "live halts new entries" if cfg.mode == "live" else "the service trades rules-only"
+        return {"model_id": ptr.get("model_id"), "verified": False, "error": f"REFUSED — {then}: {e}"}
 
 @command("status", "what the trading service is doing: last bar, regime, positions, equity, open orders, risk state, model, schedule")(_status_args)
 def cmd_status(args) -> int:
@@ -145,6 +150,9 @@ def cmd_status(args) -> int:
     if b and b["peak_equity"] is not None:
         print(f"  drawdown breaker ENGAGED (reduce-only) until {b['engaged_until']}" if b["engaged_until"] else
               f"  drawdown breaker armed: peak ${b['peak_equity']:,.2f}, engages below ${b['engages_below']:,.2f}")
+    md = st.get("market_data")
+    if md and md.get("stale"): print(f"  market data STALE since {md['stale_since']}: {md['missed_bars']} bar closes without a new bar (last received {md['last_bar_received']})")
+    for k, why in st["entries_halted"].items(): print(f"  NEW ENTRIES HALTED (reduce-only), {k}: {why}")
     for s, p in st["positions"].items(): print(f"  position {s}: {p['amount']} @ {p['avg_price']}")
     print(f"  open orders: {len(st['open_orders'])}")
     am = st["approved_model"]

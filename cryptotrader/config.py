@@ -136,6 +136,7 @@ class LiveConfig(_Section):
     exchange_url: str | None = None  # None = Kraken's own API
     rate_tier: Literal["starter", "intermediate", "pro"] = "starter"
     dead_man_switch_seconds: int = Field(60, ge=0)  # CancelAllOrdersAfter timeout; 0 disables
+    stale_after_bars: int = Field(3, ge=1)  # real time (live, paper --realtime): bar closes in a row with no new bar for any pair before market data is STALE (no new entries)
 
 class AlertsConfig(_Section):
     "Where alerts go (apprise URLs: tg://, slack://, discord://, mailto://, ntfy://, json://, …) and how often."

@@ -19,7 +19,8 @@ from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus,
                                  event_to_dict, fill_from_dict)
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'LedgerError', 'StaleBar', 'LedgerLocked', 'Ledger', 'ledger_digest']
+__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'ARTIFACT_STREAM', 'LedgerError', 'StaleBar', 'LedgerLocked',
+           'Ledger', 'ledger_digest']
 
 # %% ../nbs/33_ledger.ipynb #f2a6e801
 SCHEMA_VERSION = 1
@@ -96,6 +97,7 @@ class Ledger:
         if fresh and readonly: raise ValueError("a read-only ledger cannot be opened fresh")
         self.path, self.readonly, self.commit_every = Path(path), readonly, commit_every
         self.logs = ArtifactStore.for_area(paths, "logs") if (paths is not None and not readonly) else None
+        self.artifacts = ArtifactStore.for_area(paths) if self.logs is not None else None   # `append_artifact_line` files (shadow logs)
         self._lock_fd = None
         if not readonly: self.path.parent.mkdir(parents=True, exist_ok=True); self._lock_fd = _lock(self.path)
         if fresh:
@@ -234,9 +236,18 @@ Ledger._meta, Ledger._begin, Ledger._tx, Ledger.last_bar, Ledger.bar_transaction
 Ledger._write_deferred = _write_deferred
 
 # %% ../nbs/33_ledger.ipynb #27f49150
-def _queue_line(self: Ledger, stream: str, day: datetime, obj: dict) -> None:
+ARTIFACT_STREAM = "artifacts:"   # an outbox stream naming one file of the artifacts area, e.g. `artifacts:shadow/<id>.jsonl`
+
+def _log_rel(stream: str, day: str) -> str: return stream if stream.startswith(ARTIFACT_STREAM) else f"{stream}/{day}.jsonl"
+
+def _resolve_log(self: Ledger, rel: str) -> Path:
+    "The file of an outbox line: `logs/<stream>/<day>.jsonl`, or the artifacts file of an `artifacts:` stream."
+    if rel.startswith(ARTIFACT_STREAM): return self.artifacts.resolve(rel[len(ARTIFACT_STREAM):])
+    return self.logs.resolve(rel)
+
+def _queue_line(self: Ledger, stream: str, day: datetime | None, obj: dict) -> None:
     if self.logs is None: return
-    row = (stream, _day(day), _j(obj))
+    row = (stream, _day(day) if day is not None else "", _j(obj))
     if self._bar is not None: self._b_lines.append(row); return      # written with the batch, in order
     with self._tx(): self.con.execute("INSERT INTO outbox(stream, day, line) VALUES (?,?,?)", row)
     self._queued += 1
@@ -245,7 +256,7 @@ def _append_lines(self: Ledger, rel: str, lines: list[str]) -> None:
     "Append lines to a log file: one write, no fsync (`_sync_logs` makes them durable before their outbox rows go)."
     p = self._paths.get(rel)
     if p is None:
-        p = self._paths[rel] = self.logs.resolve(rel); p.parent.mkdir(parents=True, exist_ok=True)
+        p = self._paths[rel] = self._resolve_log(rel); p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "a", encoding="utf-8") as f: f.write("".join(l + "\n" for l in lines))
     self._unsynced.add(rel)
 
@@ -265,10 +276,10 @@ def _flush_logs(self: Ledger, recover: bool = False) -> int:
     seen: dict[str, set] = {}
     batches: dict[str, list[str]] = {}   # one write per file per flush
     for seq, stream, day, line in rows:
-        rel = f"{stream}/{day}.jsonl"
+        rel = _log_rel(stream, day)
         if recover:
             if rel not in seen:
-                p = self.logs.resolve(rel)
+                p = self._resolve_log(rel)
                 seen[rel] = set(p.read_text(encoding="utf-8").splitlines()) if p.exists() else set()
             if line in seen[rel]: continue
         batches.setdefault(rel, []).append(line)
@@ -283,8 +294,12 @@ def _observe(self: Ledger, bar_ts: datetime | None = None, **fields) -> None:
     if ts is None: raise LedgerError("observe needs a bar_ts outside a bar transaction")
     self._queue_line("observations", ts, {"bar_ts": _iso(ts), **fields})
 
-Ledger._queue_line, Ledger.flush_logs, Ledger.observe = _queue_line, _flush_logs, _observe
-Ledger._append_lines, Ledger._sync_logs = _append_lines, _sync_logs
+def _append_artifact_line(self: Ledger, rel: str, obj: dict) -> None:
+    "Queue one JSON line for the artifacts file `rel` (e.g. `shadow/<model_id>.jsonl`): written with the bar's commit, exactly once."
+    self._queue_line(ARTIFACT_STREAM + rel, None, obj)
+
+Ledger._queue_line, Ledger.flush_logs, Ledger.observe, Ledger.append_artifact_line = _queue_line, _flush_logs, _observe, _append_artifact_line
+Ledger._append_lines, Ledger._sync_logs, Ledger._resolve_log = _append_lines, _sync_logs, _resolve_log
 
 # %% ../nbs/33_ledger.ipynb #bcb3fb43
 _ORDER_COLS = ("client_id", "symbol", "side", "order_type", "amount", "price", "post_only", "strategy", "bar_ts", "created_ts",

@@ -17,6 +17,7 @@ from .config import Config
 from .data import Panel
 from .engine import Signals
 from .features import compute_features
+from .ledger import Ledger
 from .log import get_logger, log_event
 from .ml import MetaModel, load_approved_model, load_model
 from .registry import MODEL_ID_RE, load_approved, pointer_path, validation_status
@@ -39,23 +40,37 @@ class ShadowBook:
 
     def step(self, i: int, closes: dict[str, float]) -> dict:
         "Advance to row `i` of the weights with `closes`; the record to write."
-        ret = sum(w * (closes[s] / self.prev_close[s] - 1) for s, w in self.prev_w.items() if s in closes and s in self.prev_close)
+        ret = sum(w * (closes[s] / self.prev_close[s] - 1) for s, w in sorted(self.prev_w.items()) if s in closes and s in self.prev_close)
         row = self.weights.iloc[i]
         w = {s: float(x) for s, x in row.items() if x > 0 and math.isfinite(x)}
-        turn = sum(abs(w.get(s, 0) - self.prev_w.get(s, 0)) for s in set(w) | set(self.prev_w))
+        turn = sum(abs(w.get(s, 0) - self.prev_w.get(s, 0)) for s in sorted(set(w) | set(self.prev_w)))   # sorted: the same sums in every process
         self.equity *= (1 + ret) * (1 - self.fee * turn)
         self.prev_w, self.prev_close = w, {**self.prev_close, **closes}
         return {"model_id": self.model_id, "weights": {s: round(x, 4) for s, x in sorted(w.items())},
                 "turnover": round(turn, 6), "hypothetical_equity": round(self.equity, 6)}
 
+    def state(self) -> dict:
+        "What a restart needs to carry on exactly (JSON: floats round-trip)."
+        return {"equity": self.equity, "prev_w": dict(sorted(self.prev_w.items())), "prev_close": dict(sorted(self.prev_close.items()))}
+
+    def restore(self, state: dict) -> ShadowBook:
+        "Carry on from `state()`."
+        self.equity, self.prev_w, self.prev_close = float(state["equity"]), dict(state["prev_w"]), dict(state["prev_close"])
+        return self
+
 # %% ../nbs/47_model_runtime.ipynb #d9f38ee7
 class ModelSignals:
     "The engine's signals with the approved model applied (hot-reloaded) and ready candidates in shadow."
     def __init__(self, base: Signals, panel: Panel, cfg: Config, store: ArtifactStore, env: str | None = None,
-                 on_event: Callable[..., None] | None = None, shadow: bool = True, logger=None):
+                 on_event: Callable[..., None] | None = None, shadow: bool = True, logger=None,
+                 ledger: Ledger | None = None,   # the service's ledger: events, shadow lines and the model in use go through it (restarts are transparent)
+                 use_model: bool = True,         # False: rules only (`live --rules-only`): the approved model is never loaded
+                 require_model: bool = False,    # live: a refused (or missing) model halts new entries (`halt_reason`) instead of falling back to the rules
+                 reverify: bool = False):        # re-verify the approved model at every bar, not only when its pointer changes (real time)
         self.base, self.panel, self.cfg, self.store = base, panel, cfg, store
         self.env = env or cfg.env
-        self.on_event = on_event or (lambda kind, **kw: None)
+        self.ledger, self.use_model, self.require_model, self.reverify = ledger, use_model, require_model, reverify
+        self.on_event = on_event or (ledger.log_event if ledger is not None else (lambda kind, **kw: None))
         self.log = logger or get_logger("model")
         self.shadow_enabled = shadow
         self.features = None
@@ -66,12 +81,25 @@ class ModelSignals:
         self._w = None             # the approved model's weights (index × symbols), precomputed on load
         self._shadows: dict[str, ShadowBook] = {}
         self._shadow_sig = None
+        self._mem: dict = {}       # the state kept in the ledger, when there is none
         self._row = {t: i for i, t in enumerate(base.weights.index.to_pydatetime())}
         self.notes = base.notes
 
     @property
     def regime(self): return self.base.regime
     def __repr__(self): return f"ModelSignals({self.env}, model={self.model_id or 'rules-only'}{', REFUSED' if self.refused else ''})"
+
+    @property
+    def halt_reason(self) -> str | None:
+        "Why new entries must stop (a model is required and none is in use), or None."
+        if not (self.require_model and self.use_model) or self.model_id is not None: return None
+        return f"approved model REFUSED: {self.refused}" if self.refused else f"no approved model for {self.env}"
+
+    def _stored(self, key: str):
+        return self.ledger.get_state(key) if self.ledger is not None else self._mem.get(key)
+    def _store(self, key: str, value) -> None:
+        if self.ledger is not None: self.ledger.set_state(key, value)
+        else: self._mem[key] = value
 
 # %% ../nbs/47_model_runtime.ipynb #994b9514
 def _feats(self: ModelSignals):
@@ -88,35 +116,49 @@ def _pointer_signature(self: ModelSignals):
     except FileNotFoundError: return None
 
 def _refresh(self: ModelSignals, ts) -> None:
-    "Look at the pointer; (re)load and verify the approved model if it changed."
+    "Look at the pointer (every bar with `reverify`); (re)load and verify the approved model if it changed."
+    if not self.use_model: return
     sig = self._pointer_signature()
-    if sig == self._sig: return
+    if sig == self._sig and not self.reverify: return
     self._sig = sig
     try: approved = load_approved(self.store, self.env)
-    except (IntegrityError, ValueError, OSError) as e:
-        self._use(None, None, ts); self.refused = str(e)
-        log_event(self.log, "approved model REFUSED: trading rules-only", logging.ERROR, env=self.env, reason=str(e))
-        self.on_event("model_refused", reason=str(e)); return
+    except (IntegrityError, ValueError, OSError) as e: return self._refuse(str(e))
     if approved is None:
-        if self.model_id: self.on_event("model_switch", frm=self.model_id, to=None)
-        self._use(None, None, ts); self.refused = None; return
-    if approved.audit_line_sha256 == self._decision: return
+        self._use(None, None, ts); self.refused = None
+        return self._record({"model_id": None, "decision": None, "refused": None}, ts)
+    if approved.audit_line_sha256 == self._decision: return          # in use, and it still verifies
     try: model = load_approved_model(approved, self.cfg); w = self._book(model)
-    except Exception as e:
-        self._use(None, None, ts); self.refused = f"{approved.model_id}: {type(e).__name__}: {e}"
-        log_event(self.log, "approved model REFUSED: trading rules-only", logging.ERROR, env=self.env, reason=self.refused)
-        self.on_event("model_refused", model_id=approved.model_id, reason=self.refused); return
-    frm = self.model_id
+    except Exception as e: return self._refuse(f"{approved.model_id}: {type(e).__name__}: {e}", model_id=approved.model_id)
     self._use(approved.model_id, w, ts); self._decision, self.refused, self._model = approved.audit_line_sha256, None, model
-    log_event(self.log, "model switch", env=self.env, frm=frm, to=approved.model_id, at=iso_utc(ts))
-    self.on_event("model_switch", frm=frm, to=approved.model_id, model_sha256=approved.model_sha256)
+    self._record({"model_id": approved.model_id, "decision": approved.audit_line_sha256, "refused": None}, ts, model_sha256=approved.model_sha256)
+
+def _refuse(self: ModelSignals, reason: str, model_id: str | None = None) -> None:
+    "Stop using the approved model; say so (ERROR) once per refusal."
+    if self.model_id is None and self.refused == reason: return       # still refused, for the same reason: said already
+    self._use(None, None, None); self.refused = reason
+    then = "new entries halted (reduce-only)" if self.require_model else "trading rules-only"
+    log_event(self.log, f"approved model REFUSED: {then}", logging.ERROR, env=self.env, model_id=model_id, reason=reason)
+    self._record({"model_id": None, "decision": None, "refused": reason}, None, model_id=model_id)
+
+def _record(self: ModelSignals, new: dict, ts, model_id: str | None = None, model_sha256: str | None = None) -> None:
+    "Keep the model in use in the ledger's state; an event only when that changes (a restart that finds the same model resumes it)."
+    old = self._stored("model") or {"model_id": None, "decision": None, "refused": None}
+    if new == old:
+        if new["model_id"]: log_event(self.log, "model in use (resumed from the ledger)", env=self.env, model_id=new["model_id"])
+        return
+    self._store("model", new)
+    if new["refused"]: self.on_event("model_refused", model_id=model_id, reason=new["refused"])
+    elif new["model_id"] != old["model_id"] or new["decision"] != old["decision"]:
+        if new["model_id"] or old["model_id"]:
+            log_event(self.log, "model switch", env=self.env, frm=old["model_id"], to=new["model_id"], at=iso_utc(ts) if ts else None)
+            self.on_event("model_switch", frm=old["model_id"], to=new["model_id"], **({"model_sha256": model_sha256} if model_sha256 else {}))
 
 def _use(self: ModelSignals, model_id, w, ts):
     self.model_id, self._w = model_id, w
     if model_id is None: self._decision = None
 
 ModelSignals._feats, ModelSignals._book, ModelSignals._pointer_signature = _feats, _book, _pointer_signature
-ModelSignals.refresh, ModelSignals._use = _refresh, _use
+ModelSignals.refresh, ModelSignals._use, ModelSignals._refuse, ModelSignals._record = _refresh, _use, _refuse, _record
 
 # %% ../nbs/47_model_runtime.ipynb #8f70b662
 def _at(self: ModelSignals, ts):
@@ -149,18 +191,24 @@ def _shadow(self: ModelSignals, ts) -> None:
                 if not ok: continue
                 model = load_model(self.store.resolve(f"candidates/{m}"), self.cfg)
                 fee = max(i.taker_fee(self.cfg.execution.fee_volume_30d) for i in load_universe(self.cfg, symbols=self.panel.symbols))
-                self._shadows[m] = ShadowBook(m, self._book(model), fee)
+                book = self._shadows[m] = ShadowBook(m, self._book(model), fee)
                 self._shadow_models = {**getattr(self, "_shadow_models", {}), m: model}
-                log_event(self.log, "shadow model started", model_id=m)
+                st = self._stored(f"shadow.{m}")
+                if st: book.restore(st)                                   # a restart: carry on from the last committed bar
+                log_event(self.log, "shadow model resumed" if st else "shadow model started", model_id=m)
             except Exception as e:
                 log_event(self.log, "shadow candidate skipped", logging.WARNING, model_id=m, reason=f"{type(e).__name__}: {e}")
-        for m in [m for m in self._shadows if m not in ready]: del self._shadows[m]
+        for m in [m for m in self._shadows if m not in ready]:
+            del self._shadows[m]
+            if self._stored(f"shadow.{m}"): self._store(f"shadow.{m}", None)   # shadowed again later: from the start
     if not self._shadows: return
     i = self._row[ts]
     closes = {s: float(x) for s, x in self.panel.close.iloc[i].items() if math.isfinite(x)}
     for m, book in self._shadows.items():
         rec = {"bar_ts": iso_utc(ts), **book.step(i, closes)}
-        self.store.append_line(f"shadow/{m}.jsonl", json.dumps(rec, sort_keys=True))
+        if self.ledger is None: self.store.append_line(f"shadow/{m}.jsonl", json.dumps(rec, sort_keys=True)); continue
+        self.ledger.append_artifact_line(f"shadow/{m}.jsonl", rec)   # with the bar's commit, exactly once
+        self._store(f"shadow.{m}", book.state())
 
 def _update(self: ModelSignals, base: Signals, panel: Panel) -> None:
     "New bars (real time): the rules' signals and the panel they came from; the loaded models are re-applied to it."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/82_realtime.ipynb #d9eac13c
 from __future__ import annotations
-import math, random, time
+import logging, math, random, time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,20 +16,22 @@ from .clock import Clock, iso_utc, to_utc
 from .config import Config, CredentialsError, data_paths, load_credentials
 from .data import OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, load_ohlcv, timeframe_delta
 from .domain import Bar
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactStore, IntegrityError
 from .engine import StepResult, TradingEngine, compute_signals
 from .model_runtime import ModelSignals
 from .service import WARMUP   # the trailing window of the signals (as long as a replay's warm-up)
 from .kraken_broker import KrakenBroker, make_broker, ReconcileError, ReconcileReport, RetryPolicy, classify_error, reconcile
 from .ledger import Ledger
 from .log import get_logger, log_event
-from .risk import RiskManager
+from .ml import load_approved_model
+from .registry import load_approved
+from .risk import KillSwitch, RiskManager, RiskState
 from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, Universe, kraken_client, load_universe
 
 # %% auto #0
-__all__ = ['MarketData', 'ExchangeClock', 'waiter', 'History', 'RealtimeResult', 'run_realtime', 'run_paper_realtime',
-           'check_live_config', 'run_live']
+__all__ = ['MarketData', 'ExchangeClock', 'waiter', 'History', 'FeedWatch', 'ServiceRisk', 'RealtimeResult', 'run_realtime',
+           'run_paper_realtime', 'check_live_config', 'LiveRefused', 'require_live_model', 'run_live']
 
 # %% ../nbs/82_realtime.ipynb #e8a24048
 class MarketData:
@@ -142,6 +144,59 @@ class History:
         missing = tuple((s, "no bars in the window") for s in self.symbols if s not in frames)
         return Panel(*(mk(c) for c in OHLCV), self.timeframe, PanelReport(self.timeframe, missing, {s: "live" for s in frames}, {}, filled))
 
+# %% ../nbs/82_realtime.ipynb #fa5703a1
+@dataclass
+class FeedWatch:
+    "Bar closes in a row without a new bar from the exchange; stale after `stale_after` of them."
+    stale_after: int
+    missed: int = 0
+    last_received: str | None = None    # open time (ISO) of the last bar the exchange published
+    stale_since: str | None = None      # the close (bar open time, ISO) at which it went stale, else None
+
+    @classmethod
+    def from_state(cls, stale_after: int, state: dict | None) -> FeedWatch:
+        "Carry on from the ledger's `market_data` state (a restart while stale stays stale until a bar arrives)."
+        s = state or {}
+        return cls(stale_after, int(s.get("missed_bars", 0)), s.get("last_bar_received"), s.get("stale_since"))
+    @property
+    def stale(self) -> bool: return self.stale_since is not None
+    def observe(self, bar_ts: datetime, received: bool) -> str | None:
+        "Record one close: did the exchange publish the bar `bar_ts`? The change, 'stale' or 'resumed', or None."
+        if received:
+            change = "resumed" if self.stale else None
+            self.missed, self.stale_since, self.last_received = 0, None, iso_utc(bar_ts)
+            return change
+        self.missed += 1
+        if self.stale or self.missed < self.stale_after: return None
+        self.stale_since = iso_utc(bar_ts)
+        return "stale"
+    def halt_reason(self) -> str | None:
+        return (f"market data stale: no new bar for {self.missed} bar closes (last bar received {self.last_received})"
+                if self.stale else None)
+    def status(self) -> dict:
+        return {"stale": self.stale, "missed_bars": self.missed, "stale_after_bars": self.stale_after,
+                "stale_since": self.stale_since, "last_bar_received": self.last_received}
+
+# %% ../nbs/82_realtime.ipynb #68d9dc0a
+class ServiceRisk(RiskManager):
+    "The config's risk manager plus the service's own reasons to stop new entries (`guards`): reduce-only while any holds."
+    def __init__(self, limits, kill_switch: KillSwitch | None = None, logger=None,
+                 guards: dict[str, Callable[[], str | None]] | None = None):   # name -> the reason it holds now, or None
+        super().__init__(limits, kill_switch, logger)
+        self.guards = dict(guards or {})
+    @classmethod
+    def of(cls, risk: RiskManager) -> ServiceRisk:
+        "`risk` itself if it is one, else a `ServiceRisk` with its limits and kill switch."
+        return risk if isinstance(risk, cls) else cls(risk.limits, risk.kill_switch, risk.log)
+    def halts(self) -> dict[str, str]:
+        "The guards that hold now, with their reasons."
+        return {k: r for k, g in self.guards.items() if (r := g())}
+    def state(self, equity: float, day_start_equity: float, peak_equity: float, breaker_until: str | None = None) -> tuple[RiskState, str]:
+        s, why = super().state(equity, day_start_equity, peak_equity, breaker_until)
+        h = self.halts()
+        if s is RiskState.HALTED or not h: return s, why
+        return RiskState.REDUCING, "new entries halted: " + "; ".join(h.values()) + (f"; {why}" if s is RiskState.REDUCING else "")
+
 # %% ../nbs/82_realtime.ipynb #c2a73303
 @dataclass
 class RealtimeResult:
@@ -175,13 +230,19 @@ def _bars_at(panel: Panel, ts: pd.Timestamp) -> list[Bar]:
 def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history: History, clock: Clock,
                  wait_until: Callable[[datetime], None], max_bars: int | None = None, logger=None,
                  on_step: Callable[[StepResult], None] | None = None, publish_retries: int = 4,
-                 nightly: Callable[[], object] | None = None, environ: dict | None = None) -> RealtimeResult:
+                 nightly: Callable[[], object] | None = None, environ: dict | None = None,
+                 use_model: bool = True,          # False: the rules' book whatever is approved (`live --rules-only`)
+                 require_model: bool = False,     # live: no model in use (refused, missing) halts new entries
+                 ) -> RealtimeResult:
     "At each bar close: fetch the closed bars, compute signals on the trailing window, `engine.step`; until `max_bars`."
     log = logger or get_logger("realtime")
     td = timeframe_delta(cfg.timeframe).to_pytimedelta()
     res = RealtimeResult(ledger=engine.ledger.path)
     close = _ceil(clock.now(), td)
-    models = None     # ModelSignals: the approved model (verified, hot-reloaded) and the shadow candidates
+    models = None     # ModelSignals: the approved model (verified every bar, hot-reloaded) and the shadow candidates
+    feed = FeedWatch.from_state(cfg.live.stale_after_bars, engine.ledger.get_state("market_data"))
+    risk = engine.risk = ServiceRisk.of(engine.risk)
+    risk.guards.update(model=lambda: models.halt_reason if models is not None else None, market_data=feed.halt_reason)
     if nightly is None and cfg.nightly.enabled and cfg.nightly.trigger_on_window_open:
         from cryptotrader.nightly import run_nightly
         nightly = lambda: run_nightly(cfg, clock)
@@ -190,22 +251,26 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
         wait_until(close)
         bar_ts = close - td
         for attempt in range(publish_retries + 1):          # the exchange may publish the closed bar a little late
-            for s in history.symbols: history.extend(s, market.closed_bars(s, since=history.last_ts(s)))
-            panel = history.panel(bar_ts)
-            bars = _bars_at(panel, pd.Timestamp(bar_ts))
-            if bars or attempt == publish_retries: break
+            got, err = _fetch(history, market, bar_ts)
+            if got or attempt == publish_retries: break
             wait_until(close + (attempt + 1) * td / 120)
+        if err: log_event(log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
+        _watch_feed(feed, got, bar_ts, engine.ledger, log)
+        panel = history.panel(bar_ts)
+        bars = _bars_at(panel, pd.Timestamp(bar_ts))
         if not bars:
             res.notes.append(f"{iso_utc(bar_ts)}: no closed bar published for any pair; skipped")
-            log_event(log, "no bars at the close", bar=iso_utc(bar_ts)); close += td; continue
+            log_event(log, "no bars at the close", logging.WARNING if feed.stale else logging.INFO, bar=iso_utc(bar_ts), missed_bars=feed.missed)
+            _record_halts(risk, engine.ledger); close += td; continue
         base = compute_signals(panel, cfg)
         if models is None:
-            models = ModelSignals(base, panel, cfg, ArtifactStore.from_config(cfg, "artifacts", environ),
-                                  on_event=lambda kind, **kw: engine.ledger.log_event(kind, **kw))
+            models = ModelSignals(base, panel, cfg, ArtifactStore.from_config(cfg, "artifacts", environ), ledger=engine.ledger,
+                                  use_model=use_model, require_model=require_model, reverify=True)
         else: models.update(base, panel)
         engine.signals = models
         step = engine.step(bar_ts, bars)
         engine.ledger.commit()
+        _record_halts(risk, engine.ledger)
         res.steps.append(step)
         log_event(log, "bar", bar=iso_utc(bar_ts), equity=round(step.equity, 2), orders=step.orders, fills=step.fills,
                   regime=step.regime, state=step.state, paused=step.paused, model=models.model_id or "rules-only")
@@ -220,6 +285,32 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
         close += td
     return res
 
+def _fetch(history: History, market: MarketData, bar_ts: datetime) -> tuple[bool, str | None]:
+    "Fetch every pair's new closed bars into `history`: (has the exchange published bar `bar_ts` for some pair, the error if it did not answer)."
+    err = None
+    for s in history.symbols:
+        try: history.extend(s, market.closed_bars(s, since=history.last_ts(s)))
+        except ExchangeUnavailable as e: err = str(e); break
+    return any((t := history.last_ts(s)) is not None and t >= bar_ts for s in history.symbols), err
+
+def _watch_feed(feed: FeedWatch, got: bool, bar_ts: datetime, ledger: Ledger, log) -> None:
+    "Count the close; on a change say so (WARNING) and record the event an alerting layer hooks; keep the feed's state in the ledger."
+    missed = feed.missed
+    change = feed.observe(bar_ts, got)
+    if change == "stale":
+        log_event(log, "market data STALE: new entries halted", logging.WARNING, missed_bars=feed.missed,
+                  last_bar_received=feed.last_received, stale_after_bars=feed.stale_after)
+        ledger.log_event("market_data_stale", ts=bar_ts, missed_bars=feed.missed, last_bar_received=feed.last_received)
+    elif change == "resumed":
+        log_event(log, "market data resumed", logging.WARNING, missed_bars=missed, bar=iso_utc(bar_ts))
+        ledger.log_event("market_data_resumed", ts=bar_ts, missed_bars=missed)
+    if change or feed.missed: ledger.set_state("market_data", feed.status())
+
+def _record_halts(risk: ServiceRisk, ledger: Ledger) -> None:
+    "Keep what halts new entries in the ledger's state (`cryptotrader status` shows it)."
+    h = risk.halts()
+    if h != (ledger.get_state("entries_halted") or {}): ledger.set_state("entries_halted", h)
+
 # %% ../nbs/82_realtime.ipynb #e797b974
 def _run_nightly(nightly: Callable[[], object], log) -> dict:
     "Run the nightly pipeline (trading is paused); never let its failure stop the service."
@@ -232,7 +323,8 @@ def _run_nightly(nightly: Callable[[], object], log) -> dict:
 
 # %% ../nbs/82_realtime.ipynb #acc5f280
 def _engine(cfg: Config, uni: Universe, broker: Broker, ledger: Ledger, clock: Clock, environ) -> TradingEngine:
-    return TradingEngine(cfg, uni, broker, ledger, Scheduler.from_config(cfg, clock), RiskManager.from_config(cfg, environ))
+    return TradingEngine(cfg, uni, broker, ledger, Scheduler.from_config(cfg, clock),
+                         ServiceRisk(cfg.risk, KillSwitch.from_config(cfg, environ)))
 
 def _setup(cfg, pairs, exchange_url, history_dir, clock, market):
     uni = load_universe(cfg, symbols=list(pairs or cfg.universe.pairs))
@@ -270,14 +362,36 @@ def check_live_config(cfg: Config) -> None:
     if cfg.mode != "live": raise ValueError(f"{cfg.env}: mode is {cfg.mode!r}; live trading needs `mode: live`")
     if not cfg.env.startswith("live_") or "paper" in cfg.env: raise ValueError(f"{cfg.env}: a paper environment name; live trading refused")
 
+class LiveRefused(RuntimeError):
+    "Live trading refused to start: no verified approved model, and no explicit `--rules-only`."
+
+_RULES_ONLY_HINT = "(or start with --rules-only to trade the rules without a model)"
+
+def require_live_model(cfg: Config, environ: dict | None = None) -> str:
+    "The id of the approved model live will trade, verified and loadable; `LiveRefused` saying why not and what to do."
+    one_line = lambda e: " ".join(str(e).split())
+    try: a = load_approved(ArtifactStore.from_config(cfg, "artifacts", environ), cfg.env)
+    except (IntegrityError, ValueError, OSError) as e:
+        raise LiveRefused(f"approved model REFUSED for {cfg.env}: {one_line(e)}; not trading {_RULES_ONLY_HINT}") from None
+    if a is None: raise LiveRefused(f"no approved model for {cfg.env}: promote one (cryptotrader promote-model) {_RULES_ONLY_HINT}")
+    try: load_approved_model(a, cfg)
+    except Exception as e:
+        raise LiveRefused(f"approved model {a.model_id} REFUSED: {type(e).__name__}: {one_line(e)}; not trading {_RULES_ONLY_HINT}") from None
+    return a.model_id
+
 def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars: int | None = None, environ: dict | None = None,
              credentials=None, clock: Clock | None = None, wait_until=None, market: MarketData | None = None,
              history_dir: str | Path | None = None, tolerance: float = 1e-6, trades_lookback_days: float = 7.0, on_step=None,
-             nightly=None, **broker_options) -> RealtimeResult:
-    "Live trading on Kraken: credentials, reconcile (halt on mismatch), then the engine bar by bar; disarm on a clean stop."
+             nightly=None,
+             rules_only: bool = False,   # the operator's explicit choice: trade the rules' book, no model
+             **broker_options) -> RealtimeResult:
+    "Live trading on Kraken: credentials, a verified approved model (or `rules_only`), reconcile (halt on mismatch), then the engine bar by bar; disarm on a clean stop."
     check_live_config(cfg)
     creds = credentials or load_credentials(cfg.live.api_key_file, environ)
     if creds is None: raise CredentialsError("no Kraken credentials: set KRAKEN_API_KEY and KRAKEN_API_SECRET, or live.api_key_file (a 0600 file)")
+    log = get_logger("realtime")
+    if rules_only: log_event(log, "live trading RULES-ONLY (--rules-only): no model is used", logging.WARNING, env=cfg.env)
+    else: log_event(log, "approved model verified for live", env=cfg.env, model_id=require_live_model(cfg, environ))
     exchange_url = exchange_url or cfg.live.exchange_url
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
     paths = data_paths(cfg, environ).create()
@@ -286,12 +400,14 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     try:
         rep = reconcile(broker, led, tolerance, trades_lookback_days)
         if not rep.ok: raise ReconcileError(rep)
+        if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
         engine = _engine(cfg, uni, broker, led, clock, environ)
         history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now())
         engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
         dms = cfg.live.dead_man_switch_seconds
         wait = wait_until or waiter(clock, heartbeat=broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0)
-        res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ)
+        res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
+                           use_model=not rules_only, require_model=True)
         res.reconcile = rep
         return res
     finally:

@@ -92,9 +92,10 @@ def replay_inputs(cfg: Config, spec: ReplaySpec, sources: tuple[str, ...] = ("kr
         raise ValueError(f"no {spec.timeframe} data for any of {', '.join(uni.symbols)} in {spec.replay_dir} between {spec.start or 'the start'} and {spec.end or 'the end'}")
     return uni, history, panel, [f"{s}: {why}" for s, why in panel.report.missing_pairs]
 
-def service_signals(cfg: Config, history: Panel, store: ArtifactStore, on_event: Callable | None = None, shadow: bool = True) -> ModelSignals:
-    "The signals the service trades: the rules' selector, or the environment's approved model once verified (`47_model_runtime`)."
-    return ModelSignals(compute_signals(history, cfg), history, cfg, store, on_event=on_event, shadow=shadow)
+def service_signals(cfg: Config, history: Panel, store: ArtifactStore, on_event: Callable | None = None, shadow: bool = True,
+                    ledger: Ledger | None = None) -> ModelSignals:
+    "The signals the service trades: the rules' selector, or the environment's approved model once verified (`47_model_runtime`); with the service's `ledger`, restart-transparent."
+    return ModelSignals(compute_signals(history, cfg), history, cfg, store, on_event=on_event, shadow=shadow, ledger=ledger)
 
 def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: bool = True, commit_every: int = 24,
                stop_after: int | None = None, environ: dict | None = None, report: bool = True) -> ReplayResult:
@@ -105,7 +106,7 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
     lp = ledger_path(cfg, environ)
     uni, history, panel, notes = replay_inputs(cfg, spec)
     led = Ledger(lp, paths, commit_every=commit_every, fresh=fresh)   # --fresh discards the ledger under its lock: never a running service's
-    signals = service_signals(cfg, history, ArtifactStore.for_area(paths), on_event=lambda kind, **kw: led.log_event(kind, **kw))
+    signals = service_signals(cfg, history, ArtifactStore.for_area(paths), ledger=led)   # events, shadow lines, model state: in the bar's transaction
     notes += list(signals.notes)
     try:
         stored = led.get_state("run")
@@ -143,7 +144,7 @@ def summarise(led: Ledger, signals: Signals, panel: Panel, cfg: Config, spec: Re
             "breaker_periods": [[iso_utc(a), None if pd.isna(b) else iso_utc(b)] for a, b in breaker_periods(led).itertuples(index=False)],
             "regime_share": {k: round(float(v), 4) for k, v in shares.items()},
             "pauses": m["pauses"], "risk_denials": m["risk_denials"],
-            "model": getattr(signals, "model_id", None) or "rules-only", "model_refused": getattr(signals, "refused", None),
+            "model": getattr(signals, "model_id", None) or (led.get_state("model") or {}).get("model_id") or "rules-only", "model_refused": getattr(signals, "refused", None),
             "ledger_sha256": ledger_digest(led)}
 
 # %% ../nbs/80_service.ipynb #ac1726c7

@@ -66,9 +66,9 @@ def advance_fn(srv):
 
 
 def live_kw(srv, ft, **kw):
-    "In-process `run_live` options: the server's clock, no real sleeping, a fast client timeout."
+    "In-process `run_live` options: the server's clock, no real sleeping, a fast client timeout; rules only (no model is approved here)."
     uni = load_universe(load_config(LIVE_CONFIG), symbols=PAIRS)
-    return dict(environ=kw.pop("environ"), credentials=creds(srv), clock=ServerClock(srv), wait_until=advance_fn(srv),
+    return dict(environ=kw.pop("environ"), credentials=creds(srv), clock=ServerClock(srv), wait_until=advance_fn(srv), rules_only=True,
                 market=MarketData(uni, "1h", srv.base_url, retry=RetryPolicy(sleep=ft.sleep)),
                 retry=RetryPolicy(rng=random.Random(0), sleep=ft.sleep), timeout_ms=1000,
                 budget=RateBudget.for_tier("starter", monotonic=ft.monotonic, sleep=ft.sleep), **kw)
@@ -267,7 +267,7 @@ def test_secret_never_written(tmp_path, home):
         cfg = _live_yaml(tmp_path, dead_man_switch_seconds=7200)
         env = {"CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": key, "KRAKEN_API_SECRET": secret}
         r = run_cli("--log-level", "DEBUG", "--log-format", "text", "live", "--config", str(cfg), "--exchange-url", s.base_url,
-                    "--pairs", *PAIRS, "--max-bars", "2", env=env, timeout=90)
+                    "--pairs", *PAIRS, "--max-bars", "2", "--rules-only", env=env, timeout=90)
     finally:
         s.stop()
     assert r.returncode == 0, r.stderr[-2000:]
