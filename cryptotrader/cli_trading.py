@@ -74,13 +74,6 @@ def _status_args(p):
     p.add_argument("--realtime", action="store_true", help="the paper --realtime service's ledger instead of the replay's")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
 
-def _last_observation(logs_dir: Path) -> dict | None:
-    files = sorted((logs_dir / "observations").glob("*.jsonl"))
-    for f in reversed(files):
-        lines = f.read_text(encoding="utf-8").strip().splitlines()
-        if lines: return json.loads(lines[-1])
-    return None
-
 def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool = False) -> dict:
     "The service's state from the ledger and the logs (read-only): paper replay, paper --realtime, or live (by the config's mode)."
     from cryptotrader.ledger import Ledger
@@ -115,11 +108,9 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
             st["entries_halted"] = led.get_state("entries_halted") or {}   # real time: why new entries stop (model, market_data)
             st["market_data"] = led.get_state("market_data")                 # real time: the feed watch (stale, missed bars)
             st["model_in_use"] = led.get_state("model")                      # what the service itself decided, as of its last bar
+            st["regime"], st["active_strategies"] = led.get_state("regime"), led.get_state("active")   # this environment's own ledger,
+            st["risk_state"] = st["risk_state"] or led.get_state("risk_state") or "normal"              # never another run's log files
         st["running_state"] = "has run"
-    obs = _last_observation(paths.logs)
-    if obs:
-        st["regime"], st["active_strategies"] = obs.get("regime"), obs.get("active")
-        st["risk_state"] = st["risk_state"] or obs.get("risk")
     st["approved_model"] = approved_model_status(cfg, environ)
     return st
 
@@ -158,7 +149,8 @@ def cmd_status(args) -> int:
     am = st["approved_model"]
     print("  approved model: " + ("none (rules only)" if am is None else f"{am['model_id']} ({'hash-verified' if am['verified'] else am['error']})"))
     sc = st["schedule"]
-    print(f"  trading {'allowed' if sc['trading_allowed'] else 'BLOCKED (training window)'}; next change {sc['next_change']} (window {sc['window']})")
+    blocked = "BLOCKED (kill switch)" if st["kill_switch"] else ("BLOCKED (training window)" if not sc["trading_allowed"] else None)
+    print(f"  trading {blocked or 'allowed by the schedule and the kill switch'}; training window {sc['window']}, next change {sc['next_change']}")
     return EXIT_OK
 
 # %% ../nbs/99_cli_trading.ipynb #8cb9f313

@@ -106,6 +106,10 @@ def test_status_after_a_run(reference):
     st = json.loads(r.stdout)
     assert r.returncode == 0 and st["last_bar"] == s["end"] and st["equity"] == s["final_equity"]
     assert st["regime"] in ("RISK_ON", "RISK_OFF", "PANIC") and "next_change" in st["schedule"]
+    live = json.loads(run_cli("status", "--config", "config/crypto/live.kraken.crypto.global.yaml", "--json",
+                              env={"CRYPTOTRADER_HOME": str(home)}).stdout)
+    assert live["env"] == "live_kraken_crypto_global" and live["regime"] is None and live["equity"] is None   # never the paper run's state
+    assert live["active_strategies"] is None and live["running_state"] == "no ledger yet"
 
 
 def test_a_different_replay_on_the_same_ledger_is_refused(reference):
