@@ -320,10 +320,13 @@ def store_dir(cfg: Config | None = None, environ: dict | None = None) -> Path:
     return data_paths(cfg, environ).datasets / STORE_AREA
 
 def _store_for(store, data_dir) -> Path | None:
-    "The store `find_data_file` consults first: only when the default (bundled) data is asked for."
+    "The store `find_data_file` consults first (`store`: 'auto', a folder, a `Config` or `DataPaths`): only when the default (bundled) data is asked for."
     if store is None or store is False: return None
     if data_dir is not None and Path(data_dir).resolve() != (BUNDLED_DATA / "ohlcv").resolve(): return None
-    return store_dir() if isinstance(store, str) and store == "auto" else Path(store)
+    if isinstance(store, str) and store == "auto": return store_dir()
+    if isinstance(store, Config): return store_dir(store)
+    if hasattr(store, "datasets"): return store.datasets / STORE_AREA      # a DataPaths
+    return Path(store)
 
 # %% ../nbs/12_data.ipynb #f428c26b
 def find_data_file(pair: str | Instrument, timeframe: str = "1h", data_dir: str | Path | None = None,

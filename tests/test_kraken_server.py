@@ -400,3 +400,24 @@ def test_every_default_pair_is_served_and_trades_rebuild_the_bars():
         for t, row in rebuilt.iterrows():
             assert served[int(t.timestamp() * 1000)] == [row.open, row.high, row.low, row.close]
         assert s.errors == []
+
+
+def test_readme_live_rehearsal_runs_as_written(tmp_path):
+    "README: `cryptotrader testing kraken-server`, then `cryptotrader live --exchange-url …` and `paper --realtime --exchange-url …` on the default configs."
+    import os
+    srv = subprocess.Popen([str(BIN / "cryptotrader"), "testing", "kraken-server", "--json", "--speed", "1800", "--start", "2023-03-01T12:00:00Z", "--duration", "240"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        info = json.loads(srv.stdout.readline())
+        assert len(info["pairs"]) == 10 and set(info["fallbacks"]) == {"ADA/USD", "LINK/USD", "DOGE/USD"}
+        env = {**os.environ, "CRYPTOTRADER_HOME": str(tmp_path / "home"), "KRAKEN_API_KEY": info["api_key"], "KRAKEN_API_SECRET": info["api_secret"]}
+        live = subprocess.run([str(BIN / "cryptotrader"), "live", "--exchange-url", info["base_url"], "--max-bars", "2"],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+        assert live.returncode == 0, live.stderr[-3000:]
+        assert "EQuery:Unknown asset pair" not in live.stderr and '"bars": 2' in live.stdout, live.stdout[-2000:]
+        paper = subprocess.run([str(BIN / "cryptotrader"), "paper", "--realtime", "--exchange-url", info["base_url"], "--max-bars", "2"],
+                               capture_output=True, text=True, env={**env, "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}, cwd=ROOT, timeout=180)
+        assert paper.returncode == 0, paper.stderr[-3000:]
+        assert '"bars": 2' in paper.stdout
+    finally:
+        srv.terminate(); srv.wait(10)
