@@ -62,7 +62,7 @@ def _data_args(p):
 
 @command("data", "market data: the store (import, fetch, status), validate a folder of OHLCV files")(_data_args)
 def cmd_data(args) -> int:
-    return {"validate": cmd_data_validate, "fetch": cmd_data_fetch, "import": cmd_data_import, "status": cmd_data_status}[args.data_command](args)
+    return globals()[f"cmd_data_{args.data_command}"](args)   # looked up at call time: the actions are defined below
 
 # %% ../nbs/91_cli_data.ipynb #e2d62d93
 def cmd_data_validate(args) -> int:
