@@ -56,13 +56,15 @@ def cmd_kraken_server(args, ready: threading.Event | None = None, stop: threadin
     try:
         srv.run_clock(args.speed)
         info = {"base_url": url, "api_key": key, "api_secret": secret, "pairs": [srv.exchange.universe[p].symbol for p in srv.exchange.bars],
-                "timeframe": args.timeframe, "clock": srv.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "speed": args.speed}
+                "timeframe": args.timeframe, "clock": srv.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "speed": args.speed,
+                "fallbacks": {srv.exchange.universe[p].symbol: f for p, f in srv.exchange.sources.items() if not f.startswith("kraken_")}}
         if args.json: print(json.dumps(info), flush=True)
         else:
             print(f"Kraken test server — TEST credentials, valid only here (never real Kraken keys)\n"
                   f"  base URL:   {url}\n  API key:    {key}\n  API secret: {secret}\n"
                   f"  replaying:  {', '.join(info['pairs'])} ({args.timeframe}), clock at {info['clock']}, speed ×{args.speed:g}\n"
-                  f"  control:    POST {url}/_test/step?n=1 · /_test/advance?to=ISO · /_test/fault?name=rate_limit\n"
+                  + "".join(f"  FALLBACK:   {p} replays {f} (Binance data, not Kraken)\n" for p, f in info["fallbacks"].items())
+                  + f"  control:    POST {url}/_test/step?n=1 · /_test/advance?to=ISO · /_test/fault?name=rate_limit (header API-Key: the key above)\n"
                   f"  use it:     give the live service --exchange-url {url} and the key and secret above\n"
                   f"Ctrl-C stops it.", flush=True)
         if ready: ready.set()

@@ -18,10 +18,10 @@ from .universe import (ASSET_PAIRS_FILE, ExchangeUnavailable, Instrument, Univer
                                    instrument_from_asset_pair, kraken_client)
 
 # %% auto #0
-__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'timeframe_ms',
+__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'STORE_AREA', 'timeframe_ms',
            'timeframe_delta', 'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars', 'fill_gaps',
            'ValidationReport', 'validate_ohlcv', 'instrument', 'parse_data_filename', 'file_stem', 'infer_timeframe',
-           'read_ohlcv_report', 'read_ohlcv_file', 'find_data_file', 'load_ohlcv_report', 'load_ohlcv',
+           'read_ohlcv_report', 'read_ohlcv_file', 'store_dir', 'find_data_file', 'load_ohlcv_report', 'load_ohlcv',
            'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars', 'dataset_dir', 'dataset_file',
            'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport', 'fetch_ohlcv_history',
            'update_ohlcv_store']
@@ -312,34 +312,52 @@ def read_ohlcv_file(path: str | Path, timeframe: str | None = None, strict: bool
     if rep.refused: raise DataValidationError(f"{rep.source}: refused: {rep.reason}", rep.source, None, "refused")
     return df
 
+# %% ../nbs/12_data.ipynb #b51772a5
+STORE_AREA = "live"   # the dataset area that holds the market-data store
+
+def store_dir(cfg: Config | None = None, environ: dict | None = None) -> Path:
+    "The market-data store of a data root: `<root>/datasets/crypto/kraken_global/live`."
+    return data_paths(cfg, environ).datasets / STORE_AREA
+
+def _store_for(store, data_dir) -> Path | None:
+    "The store `find_data_file` consults first (`store`: 'auto', a folder, a `Config` or `DataPaths`): only when the default (bundled) data is asked for."
+    if store is None or store is False: return None
+    if data_dir is not None and Path(data_dir).resolve() != (BUNDLED_DATA / "ohlcv").resolve(): return None
+    if isinstance(store, str) and store == "auto": return store_dir()
+    if isinstance(store, Config): return store_dir(store)
+    if hasattr(store, "datasets"): return store.datasets / STORE_AREA      # a DataPaths
+    return Path(store)
+
 # %% ../nbs/12_data.ipynb #f428c26b
 def find_data_file(pair: str | Instrument, timeframe: str = "1h", data_dir: str | Path | None = None,
-                   sources: Sequence[str] = ("kraken",)) -> tuple[Path, str, str]:
-    "(file, exchange, file timeframe) for a pair: the exact timeframe first, else the coarsest finer one that divides it."
+                   sources: Sequence[str] = ("kraken",), store="auto") -> tuple[Path, str, str]:
+    "(file, exchange, file timeframe) for a pair: the exact timeframe first, else the coarsest finer one that divides it; the store before the bundled files."
     d = Path(data_dir) if data_dir is not None else BUNDLED_DATA / "ohlcv"
     if not d.is_dir(): raise DataNotFound(f"{d}: data folder not found")
+    st = _store_for(store, data_dir)
     want = timeframe_ms(timeframe)
     looked = []
     for ex in sources:
         stems = {}
-        for p in d.glob(f"{file_stem(pair, '*', ex).rsplit('_', 1)[0]}_*"):
-            info = parse_data_filename(p)
-            if info and info["exchange"] == ex:
-                try: ms = timeframe_ms(info["timeframe"])
-                except ValueError: continue
-                if ms <= want and want % ms == 0: stems.setdefault(ms, []).append(p)
+        for rank, folder in enumerate(([st] if st is not None and ex == "kraken" and st.is_dir() else []) + [d]):
+            for p in folder.glob(f"{file_stem(pair, '*', ex).rsplit('_', 1)[0]}_*"):
+                info = parse_data_filename(p)
+                if info and info["exchange"] == ex and (p.is_file() or any(p.glob("*.parquet"))):
+                    try: ms = timeframe_ms(info["timeframe"])
+                    except ValueError: continue
+                    if ms <= want and want % ms == 0: stems.setdefault(ms, []).append((rank, p))
         looked.append(f"{file_stem(pair, timeframe, ex)}{{{','.join(EXTENSIONS)}}}")
         if stems:
-            ms = max(stems)
-            files = sorted(stems[ms], key=lambda p: [e for e in EXTENSIONS if p.name.endswith(e)][0] != ".parquet")
+            ms = max(stems)   # the exact timeframe wherever it is; among equals the store first, then Parquet
+            files = [p for _, p in sorted(stems[ms], key=lambda rp: (rp[0], [e for e in EXTENSIONS if rp[1].name.endswith(e)][0] != ".parquet"))]
             return files[0], ex, parse_data_filename(files[0])["timeframe"]
     raise DataNotFound(f"no data for {instrument(pair).symbol} {timeframe} in {d}: looked for {' or '.join(looked)} (or a finer timeframe to resample)")
 
 def load_ohlcv_report(pair: str, timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
                       strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",),
-                      stale_after=GAP_STALE_AFTER) -> tuple[pd.DataFrame, ValidationReport]:
+                      stale_after=GAP_STALE_AFTER, store="auto") -> tuple[pd.DataFrame, ValidationReport]:
     "Like `load_ohlcv`, and the report (file, problems, gaps, resampling, fallback source)."
-    path, ex, file_tf = find_data_file(pair, timeframe, data_dir, sources)
+    path, ex, file_tf = find_data_file(pair, timeframe, data_dir, sources, store)
     df, rep = read_ohlcv_report(path, file_tf, strict)
     if rep.refused: raise DataValidationError(f"{rep.source}: refused: {rep.reason}", rep.source, None, "refused")
     notes = list(rep.notes)
@@ -362,9 +380,10 @@ def load_ohlcv_report(pair: str, timeframe: str = "1h", data_dir: str | Path | N
     return df, rep
 
 def load_ohlcv(pair: str, timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
-               strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER) -> pd.DataFrame:
+               strict: bool = False, fill: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER,
+               store="auto") -> pd.DataFrame:
     "Validated bars of one pair (UTC open-time index, float64 OHLCV); `DataNotFound` if there is no file."
-    return load_ohlcv_report(pair, timeframe, data_dir, start, end, strict=strict, fill=fill, sources=sources, stale_after=stale_after)[0]
+    return load_ohlcv_report(pair, timeframe, data_dir, start, end, strict=strict, fill=fill, sources=sources, stale_after=stale_after, store=store)[0]
 
 # %% ../nbs/12_data.ipynb #3645a14f
 def resample_ohlcv(df: pd.DataFrame, timeframe: str, source_timeframe: str | None = None, drop_partial_edges: bool = True) -> pd.DataFrame:
@@ -448,7 +467,7 @@ class Panel:
 
 # %% ../nbs/12_data.ipynb #f1d5df6c
 def load_panel(pairs: Iterable[str], timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
-               strict: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER) -> Panel:
+               strict: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER, store="auto") -> Panel:
     "Load `pairs` on one timeline, gaps filled by the causal policy; pairs without data are listed in `report.missing_pairs`."
     s, e = _utc(start), _utc(end)
     td, limit = timeframe_delta(timeframe), stale_bars(timeframe, stale_after)
@@ -456,7 +475,7 @@ def load_panel(pairs: Iterable[str], timeframe: str = "1h", data_dir: str | Path
     for n, p in enumerate(pairs):
         try: sym = instrument(p).symbol
         except UnknownSymbolError as ex: missing.append((n, str(p), str(ex))); continue
-        try: df, rep = load_ohlcv_report(sym, timeframe, data_dir, None, e, strict=strict, sources=sources)  # before `start` too
+        try: df, rep = load_ohlcv_report(sym, timeframe, data_dir, None, e, strict=strict, sources=sources, store=store)  # before `start` too
         except DataNotFound as ex: missing.append((n, sym, str(ex))); continue
         win = df.loc[s:] if s is not None else df
         frames[sym], at[sym] = df, n

@@ -107,12 +107,13 @@ class History:
         self.symbols, self.timeframe, self.window = list(symbols), timeframe, pd.Timedelta(window)
         self.frames: dict[str, pd.DataFrame] = {s: pd.DataFrame(columns=list(OHLCV), dtype=float) for s in self.symbols}
     @classmethod
-    def from_store(cls, symbols, timeframe: str, data_dir: str | Path | None, end: datetime, window: pd.Timedelta = WARMUP) -> History:
-        "Stored bars closed by `end` within the window, from `data_dir` (pairs without a file start empty)."
+    def from_store(cls, symbols, timeframe: str, data_dir: str | Path | None, end: datetime, window: pd.Timedelta = WARMUP,
+                   store="auto") -> History:
+        "Stored bars closed by `end` within the window: the market-data store `store` (then the bundled files), or `data_dir` if given (pairs without data start empty)."
         h = cls(symbols, timeframe, window)
         end = pd.Timestamp(to_utc(end))
         for s in h.symbols:
-            try: df = load_ohlcv(s, timeframe, data_dir, end - h.window, end)
+            try: df = load_ohlcv(s, timeframe, data_dir, end - h.window, end, store=store)
             except DataNotFound: continue
             h.frames[s] = df[df.index + timeframe_delta(timeframe) <= end]    # closed by `end` only
         return h
@@ -344,7 +345,7 @@ def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None,
     led = Ledger(lp, paths, fresh=fresh)      # --fresh discards the ledger under its lock: never a running service's
     try:
         engine = _engine(cfg, uni, broker, led, clock, environ)
-        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now())
+        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
         engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
         return run_realtime(cfg, engine, market, history, clock, wait_until or waiter(clock), max_bars, on_step=on_step,
                             nightly=nightly, environ=environ)
@@ -402,7 +403,7 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
         if not rep.ok: raise ReconcileError(rep)
         if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
         engine = _engine(cfg, uni, broker, led, clock, environ)
-        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now())
+        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
         engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
         dms = cfg.live.dead_man_switch_seconds
         wait = wait_until or waiter(clock, heartbeat=broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0)

@@ -86,7 +86,7 @@ def replay_inputs(cfg: Config, spec: ReplaySpec, sources: tuple[str, ...] = ("kr
     "(universe, history with warm-up, the panel to trade, notes) of a replay: what the service and the backtest both read."
     uni = load_universe(cfg, symbols=list(spec.pairs))
     warm_start = iso_utc(to_utc(spec.start) - WARMUP) if spec.start else None
-    history = load_panel(uni.symbols, spec.timeframe, spec.replay_dir, warm_start, spec.end, sources=sources)   # the research core warms up on it
+    history = load_panel(uni.symbols, spec.timeframe, spec.replay_dir, warm_start, spec.end, sources=sources, store=cfg)   # the store first; the research core warms up on it
     panel = history.slice(spec.start, spec.end) if spec.start else history
     if not len(panel.symbols) or not len(panel):
         raise ValueError(f"no {spec.timeframe} data for any of {', '.join(uni.symbols)} in {spec.replay_dir} between {spec.start or 'the start'} and {spec.end or 'the end'}")

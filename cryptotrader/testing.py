@@ -20,9 +20,9 @@ from .universe import ASSET_PAIRS_FILE, Instrument, Universe, instrument_from_as
 
 # %% auto #0
 __all__ = ['ASSETS_FILE', 'E_KEY', 'E_SIGN', 'E_NONCE', 'E_ARGS', 'E_VOLMIN', 'E_COSTMIN', 'E_FUNDS', 'E_UNKNOWN_ORDER',
-           'E_INVALID_ORDER', 'E_RATE', 'E_UNAVAILABLE', 'E_PAIR', 'E_METHOD', 'E_POST', 'TIMEFRAME_SECONDS', 'FAULTS',
-           'REQUEST_FAULTS', 'PUBLIC_METHODS', 'PRIVATE_METHODS', 'KrakenError', 'kraken_signature',
-           'new_test_credentials', 'Bars', 'Fault', 'Faults', 'ReplayExchange', 'KrakenTestServer']
+           'E_INVALID_ORDER', 'E_RATE', 'E_UNAVAILABLE', 'E_PAIR', 'E_METHOD', 'E_POST', 'E_DUP_CLORD',
+           'TIMEFRAME_SECONDS', 'FAULTS', 'REQUEST_FAULTS', 'PUBLIC_METHODS', 'PRIVATE_METHODS', 'KrakenError',
+           'kraken_signature', 'new_test_credentials', 'Bars', 'Fault', 'Faults', 'ReplayExchange', 'KrakenTestServer']
 
 # %% ../nbs/15_kraken_server.ipynb #59d719fb
 ASSETS_FILE = BUNDLED_DATA / "kraken_api" / "Assets_selected_assembled.json"
@@ -31,6 +31,7 @@ E_ARGS, E_VOLMIN, E_COSTMIN = "EGeneral:Invalid arguments", "EGeneral:Invalid ar
 E_FUNDS, E_UNKNOWN_ORDER, E_INVALID_ORDER = "EOrder:Insufficient funds", "EOrder:Unknown order", "EOrder:Invalid order"
 E_RATE, E_UNAVAILABLE, E_PAIR, E_METHOD = "EAPI:Rate limit exceeded", "EService:Unavailable", "EQuery:Unknown asset pair", "EGeneral:Unknown method"
 E_POST = "EOrder:Post only order"
+E_DUP_CLORD = "EOrder:Duplicate order"   # a cl_ord_id already used by an open order (Kraken enforces uniqueness among open orders)
 
 class KrakenError(Exception):
     "A request Kraken refuses: `str(e)` is Kraken's error string, returned in the `error` list."
@@ -143,23 +144,33 @@ class ReplayExchange:
         self.asset_pairs = json.loads(Path(asset_pairs_file).read_text())["result"]
         self.assets = json.loads(Path(assets_file).read_text())["result"]
         self.universe = Universe(instrument_from_asset_pair(k, v) for k, v in self.asset_pairs.items())
-        wanted = [self.universe[p] for p in pairs] if pairs else [i for i in self.universe if (self.replay_dir / i.data_file(timeframe)).exists()]
-        missing = [i.symbol for i in wanted if not (self.replay_dir / i.data_file(timeframe)).exists()]
+        wanted = [self.universe[p] for p in pairs] if pairs else [i for i in self.universe if self._replay_file(i)]
+        missing = [i.symbol for i in wanted if not self._replay_file(i)]
         if missing: raise FileNotFoundError(f"no {timeframe} replay data in {self.replay_dir} for {', '.join(missing)}")
         if not wanted: raise FileNotFoundError(f"no {timeframe} replay data in {self.replay_dir}")
-        self.bars = {i.kraken_id: Bars.read(self.replay_dir / i.data_file(timeframe)) for i in wanted}
+        self.sources = {i.kraken_id: self._replay_file(i).name for i in wanted}   # a binance_… file is a labelled FALLBACK, not Kraken data
+        self.bars = {i.kraken_id: Bars.read(self.replay_dir / f) for i, f in zip(wanted, self.sources.values())}
+        end = max(int(b.t[-1]) for b in self.bars.values()) + self.tf
         self.now = _secs(start) if start is not None else max(int(b.t[min(720, len(b.t) - 1)]) for b in self.bars.values())
+        if self.now >= end: raise ValueError(f"start {_iso(self.now)} is past the end of the replayed data (its last bar closes at {_iso(end)})")
         self.rng, self.fee_volume_30d, self.max_volume_share, self.half_spread = random.Random(seed), fee_volume_30d, max_volume_share, half_spread_bps / 1e4
         self.balances: dict[str, Decimal] = {}
         for code, amt in (balances or {"USD": 10_000}).items(): self.balances[self.kraken_code(code)] = _d(amt)
         self.orders: dict[str, _Order] = {}
         self.trades: dict[str, dict] = {}
-        self.dms_trigger: int | None = None
+        self.dms_trigger: int | None = None          # the dead-man's switch, in replay time (shown to clients)
+        self.wall_time = None                        # set by a running clock: the switch then counts wall seconds, like Kraken's
+        self.dms_wall: float | None = None
         self.faults = Faults()
         self._trade_seq = 0
         self._bar_used: dict[tuple[str, int], Decimal] = {}   # volume already given by (pair, bar)
         self.lock = threading.RLock()
 
+    def _replay_file(self, ins: Instrument) -> Path | None:
+        "The pair's bars: `kraken_<ALTNAME>_<tf>.csv.gz`, else the labelled Binance fallback `binance_<BASE>USDT_<tf>.csv.gz`."
+        for name in (ins.data_file(self.timeframe), f"binance_{ins.base}{'USDT' if ins.quote == 'USD' else ins.quote}_{self.timeframe}.csv.gz"):
+            if (self.replay_dir / name).exists(): return self.replay_dir / name
+        return None
     def kraken_code(self, code: str) -> str:
         "Any asset name (BTC, XBT, XXBT, USD, DOGE, ...) as Kraken's asset code (XXBT, ZUSD, XXDG, ...)."
         for k, v in self.assets.items():
@@ -179,7 +190,7 @@ def _events(self: ReplayExchange, t0: int, t1: int) -> list:
         b = self.bars[pid]
         ev += [(int(b.t[i]), 2, pid, i) for i in range(b.upto(t0), b.upto(t1))]
         ev += [(int(b.t[i]) + self.tf, 0, pid, i) for i in range(b.upto(t0 - self.tf), b.upto(t1 - self.tf))]
-    if self.dms_trigger is not None and t0 < self.dms_trigger <= t1: ev.append((self.dms_trigger, 1, None, None))
+    if self.dms_trigger is not None and self.wall_time is None and t0 < self.dms_trigger <= t1: ev.append((self.dms_trigger, 1, None, None))
     return sorted(ev)
 
 @patch
@@ -338,6 +349,38 @@ def _public_Ticker(self: ReplayExchange, p):
                               "l": [_fmt(l0, d), _fmt(l1, d)], "h": [_fmt(h0, d), _fmt(h1, d)], "o": _fmt(op, d)}
     return out
 
+# %% ../nbs/15_kraken_server.ipynb #66a369dd
+_TRADE_AT = (0.0, 1 / 3, 2 / 3, 1.0)   # where in the bar the four trades happen (the last one in the bar's last second)
+
+@patch
+def _bar_trades(self: ReplayExchange, ins: Instrument, i: int) -> list:
+    "The four trades of bar `i`: [price, volume, time, side, type, misc, trade_id] (none if the bar has no volume)."
+    b, d = self.bars[ins.kraken_id], ins.price_decimals
+    v = _d(_fmt(b.v[i], 8))
+    if v <= 0: return []
+    path = (b.o[i], b.l[i], b.h[i], b.c[i]) if b.c[i] >= b.o[i] else (b.o[i], b.h[i], b.l[i], b.c[i])
+    q = (v / 4).quantize(Decimal("1e-8"), rounding="ROUND_DOWN")
+    vols, t = (q, q, q, v - 3 * q), int(b.t[i])
+    times = [t + min(int(f * self.tf), self.tf - 1) for f in _TRADE_AT]
+    return [[_fmt(px, d), _fmt(vol, 8), float(tm), "b" if k == 0 or px >= path[k - 1] else "s", "m", "", 4 * i + k + 1]
+            for k, (px, vol, tm) in enumerate(zip(path, vols, times))]
+
+@patch
+def _public_Trades(self: ReplayExchange, p):
+    ins = self._pair(p.get("pair"))
+    b = self.bars[ins.kraken_id]
+    try: since = int(p["since"]) if p.get("since") not in (None, "") else None
+    except ValueError: raise KrakenError(E_ARGS) from None
+    count = max(1, min(int(p.get("count") or 1000), 1000))
+    if since is None: since_ns = max(0, self.now - 24 * 3600) * 10**9            # no cursor: about the last day
+    else: since_ns = since if since > 10**12 else since * 10**9 - 1           # a nanosecond cursor (exclusive), or seconds (inclusive)
+    out, i = [], int(np.searchsorted(b.t, since_ns // 10**9 - self.tf, side="right"))
+    while len(out) < count and i < len(b.t) and b.t[i] <= self.now:
+        out += [tr for tr in self._bar_trades(ins, i) if int(tr[2]) * 10**9 > since_ns and tr[2] <= self.now]
+        i += 1
+    out = out[:count]
+    return {ins.kraken_id: out, "last": str(int(out[-1][2]) * 10**9 if out else since_ns)}
+
 # %% ../nbs/15_kraken_server.ipynb #15a1e77e
 @patch
 def _hold(self: ReplayExchange, code: str) -> Decimal:
@@ -380,6 +423,7 @@ def _private_AddOrder(self: ReplayExchange, p):
     need_code = ins.kraken_quote if side == "buy" else ins.kraken_base
     need = vol * ref_px * (1 + self._fee_rate(ins, False)) if side == "buy" else vol
     if self.balances.get(need_code, Decimal(0)) - self._hold(need_code) < need: raise KrakenError(E_FUNDS)
+    if p.get("cl_ord_id") and any(x.cl_ord_id == p["cl_ord_id"] and x.status == "open" for x in self.orders.values()): raise KrakenError(E_DUP_CLORD)
     o = _Order(self._new_id("O"), ins, side, otype, vol, price, flags, userref, p.get("cl_ord_id") or None, float(self.now))
     if _bool(p.get("validate")): return {"descr": {"order": _descr(o)}}
     self.orders[o.txid] = o
@@ -454,6 +498,14 @@ def _private_CancelOrder(self: ReplayExchange, p):
     return {"count": len(hits)}
 
 @patch
+def check_dms(self: ReplayExchange) -> bool:
+    "With a wall clock running: fire the dead-man's switch if its wall-time deadline passed (True if it fired)."
+    with self.lock:
+        if self.dms_wall is None or self.wall_time is None or self.wall_time() < self.dms_wall: return False
+        self._cancel_all("Dead man's switch"); self.dms_trigger = self.dms_wall = None
+        return True
+
+@patch
 def _private_CancelAll(self: ReplayExchange, p): return {"count": self._cancel_all()}
 
 @patch
@@ -462,6 +514,7 @@ def _private_CancelAllOrdersAfter(self: ReplayExchange, p):
     except Exception: raise KrakenError(E_ARGS) from None
     if not 0 <= timeout <= 86400: raise KrakenError(E_ARGS)
     self.dms_trigger = self.now + timeout if timeout else None
+    self.dms_wall = self.wall_time() + timeout if timeout and self.wall_time is not None else None
     return {"currentTime": _iso(self.now), "triggerTime": _iso(self.dms_trigger) if timeout else "0"}
 
 # %% ../nbs/15_kraken_server.ipynb #6861c68a
@@ -487,7 +540,7 @@ def _private_QueryTrades(self: ReplayExchange, p):
     return {t: self.trades[t] for t in ids}
 
 # %% ../nbs/15_kraken_server.ipynb #baadb76f
-PUBLIC_METHODS = ("Time", "Assets", "AssetPairs", "OHLC", "Ticker")
+PUBLIC_METHODS = ("Time", "Assets", "AssetPairs", "OHLC", "Ticker", "Trades")
 PRIVATE_METHODS = ("Balance", "BalanceEx", "AddOrder", "CancelOrder", "CancelAll", "CancelAllOrdersAfter", "OpenOrders",
                    "ClosedOrders", "QueryOrders", "TradesHistory", "QueryTrades")
 
@@ -497,6 +550,7 @@ def call(self: ReplayExchange, method: str, params: dict | None = None, private:
     private = method in PRIVATE_METHODS if private is None else private
     if method not in (PRIVATE_METHODS if private else PUBLIC_METHODS): raise KrakenError(E_METHOD, 404)
     with self.lock:
+        self.check_dms()
         res = getattr(self, f"_{'private' if private else 'public'}_{method}")(dict(params or {}))
         if method == "AddOrder" and "txid" in res:
             o = self.orders[res["txid"][0]]
@@ -530,7 +584,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         segs = parts.path.strip("/").split("/")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-        if segs[0] == "_test": return self._send(*srv._control(segs[1:], dict(parse_qsl(parts.query)) | dict(parse_qsl(body))))
+        if segs[0] == "_test":   # the control API moves the clock and arms faults: only for a holder of the server's key
+            if self.headers.get("API-Key") not in srv.api_keys: return self._send(403, {"error": [E_KEY]})
+            return self._send(*srv._control(segs[1:], dict(parse_qsl(parts.query)) | dict(parse_qsl(body))))
         if len(segs) != 3 or segs[0] != "0" or segs[1] not in ("public", "private"):
             return self._send(404, {"error": [E_METHOD]})
         api, method = segs[1], segs[2]
@@ -652,8 +708,10 @@ def run_clock(self: KrakenTestServer, speed: float = 1.0, tick: float = 0.1) -> 
     "Advance the replay clock in real time × `speed` in a background thread (stopped by `stop()`)."
     if speed <= 0: raise ValueError("speed must be > 0")
     t0, s0 = self.wall_time(), self.exchange.now
+    self.exchange.wall_time = self.wall_time     # from now on the dead-man's switch counts wall seconds, as Kraken's does
     def loop():
         while not self._stopping.wait(tick):
             target = s0 + int((self.wall_time() - t0) * speed)
             if target > self.exchange.now: self.exchange.advance_to(target)
+            self.exchange.check_dms()
     self._clock_thread = threading.Thread(target=loop, name="kraken-test-clock", daemon=True); self._clock_thread.start()

@@ -105,7 +105,7 @@ def _bundled(name="kraken_XBTUSD_1h.csv.gz"):
 # --- fetch -----------------------------------------------------------------------------------------
 
 def test_fetch_stores_closed_bars_as_parquet(kraken, home):
-    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "ETH/USD", "--timeframe", "1h", "--since", "2023-09-25T00:00:00Z",
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "BTC/USD", "ETH/USD", "--timeframe", "1h", "--since", "2023-09-25T00:00:00Z",
                 "--exchange-url", kraken, "--pace", "0", "--json")
     assert r.returncode == 0, r.stderr
     reps = json.loads(r.stdout)
@@ -120,13 +120,13 @@ def test_fetch_stores_closed_bars_as_parquet(kraken, home):
         got = read_ohlcv_file(path)
         want = _bundled(f"kraken_{alt}_1h.csv.gz").loc["2023-09-25":"2023-09-30 11:00"]     # the forming 12:00 candle is not stored
         pd.testing.assert_frame_equal(got, want)
-        assert parquet_metadata(path)["timeframe"] == "1h"
+        assert path.is_dir() and parquet_metadata(path / "part-000000.parquet")["timeframe"] == "1h"     # a store dataset: a folder of parts
     import pyarrow.parquet as pq
-    assert pq.ParquetFile(home / LIVE / "kraken_XBTUSD_1h.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+    assert pq.ParquetFile(home / LIVE / "kraken_XBTUSD_1h.parquet" / "part-000000.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
 
 
 def test_fetch_resumes_after_the_last_stored_bar(kraken, home):
-    args = ["data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json"]
+    args = ["data", "fetch", "--no-seed", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json"]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
     first = json.loads(r.stdout)[0]
@@ -146,7 +146,7 @@ def test_fetch_resumes_after_the_last_stored_bar(kraken, home):
 
 
 def test_fetch_reports_the_range_beyond_krakens_720_candles_without_looping(kraken, home):
-    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--since", "2023-01-01", "--exchange-url", kraken, "--pace", "0")
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "BTC/USD", "--since", "2023-01-01", "--exchange-url", kraken, "--pace", "0")
     assert r.returncode == 0, r.stderr
     assert "719 new bars (2023-08-31T13:00:00Z → 2023-09-30T11:00:00Z) in 1 request(s)" in r.stdout
     assert "UNREACHABLE 2023-01-01T00:00:00Z → 2023-08-31T12:00:00Z (Kraken OHLC serves only the last 720 candles)" in r.stdout
@@ -157,7 +157,7 @@ def test_fetch_reports_the_range_beyond_krakens_720_candles_without_looping(krak
 def test_fetch_paginates_and_retries_rate_limits(kraken, home):
     _Kraken.page = 100
     _Kraken.fail_ohlc = ["EAPI:Rate limit exceeded"]
-    r = run_cli("data", "fetch", "--pairs", "XBTUSD", "--since", "2023-09-10T00:00:00Z", "--exchange-url", kraken, "--pace", "0", "--json")
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "XBTUSD", "--since", "2023-09-10T00:00:00Z", "--exchange-url", kraken, "--pace", "0", "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)[0]
     assert (rep["bars"], rep["requests"], rep["retries"], rep["complete"]) == (492, 5, 1, True)
@@ -168,7 +168,7 @@ def test_fetch_paginates_and_retries_rate_limits(kraken, home):
 
 def test_fetch_exchange_error_is_exit_1_and_other_pairs_continue(kraken, home):
     _Kraken.fail_ohlc = ["EQuery:Unknown asset pair"]                                       # permanent: not retried
-    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "ETH/USD", "--exchange-url", kraken, "--pace", "0")
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "BTC/USD", "ETH/USD", "--exchange-url", kraken, "--pace", "0")
     assert r.returncode == 1
     assert "BTC/USD 1h: FAILED" in r.stderr and "EQuery:Unknown asset pair" in r.stderr and "Traceback" not in r.stderr
     assert "ETH/USD 1h: 719 new bars" in r.stdout
@@ -177,16 +177,16 @@ def test_fetch_exchange_error_is_exit_1_and_other_pairs_continue(kraken, home):
 
 def test_fetch_transient_errors_are_retried_then_fail(kraken, home):
     _Kraken.fail_ohlc = ["EService:Unavailable"] * 4                                         # transient, but more than 3 retries
-    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0")
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0")
     assert r.returncode == 1 and "failed after 4 attempts" in r.stderr and len(_ohlc_requests()) == 4
     _Kraken.fail_ohlc, _Kraken.seen = ["EGeneral:Internal error"] * 2, []
-    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
+    r = run_cli("data", "fetch", "--no-seed", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)[0]["retries"] == 2 and len(_ohlc_requests()) == 3
 
 
 def test_fetch_bad_input_is_exit_2(kraken, home):
     for args in (["--pairs", "PEPE/USD"], ["--timeframe", "7m"], ["--since", "not-a-date"]):
-        r = run_cli("data", "fetch", *args, "--exchange-url", kraken, "--pace", "0")
+        r = run_cli("data", "fetch", "--no-seed", *args, "--exchange-url", kraken, "--pace", "0")
         assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, (args, r.stderr)
     assert not _ohlc_requests()
 
@@ -195,7 +195,7 @@ def test_fetch_uses_the_configured_universe_and_training_area(kraken, home, tmp_
     cfg = tmp_path / "cfg.yaml"
     text = (ROOT / "config/crypto/paper.kraken.crypto.global.yaml").read_text()
     cfg.write_text(text.replace("pairs: [BTC/USD, ETH/USD, SOL/USD, XRP/USD, ADA/USD, DOT/USD, LINK/USD, LTC/USD, AVAX/USD, DOGE/USD]", "pairs: [DOT/USD, AVAX/USD]"))
-    r = run_cli("data", "fetch", "--config", str(cfg), "--area", "training", "--exchange-url", kraken, "--pace", "0")
+    r = run_cli("data", "fetch", "--no-seed", "--config", str(cfg), "--area", "training", "--exchange-url", kraken, "--pace", "0")
     assert r.returncode == 0, r.stderr
     for alt in ("DOTUSD", "AVAXUSD"):
         assert len(read_ohlcv_file(home / "datasets/crypto/kraken_global/training" / f"kraken_{alt}_1h.parquet")) > 700
@@ -328,3 +328,38 @@ def test_files_cut_inside_every_real_gap_give_the_same_panel_rows(tmp_path, pair
             assert cut.index[-1] <= t and (end is None or cut.index[-1] == t)
             for c in ("open", "high", "low", "close", "volume"):
                 pd.testing.assert_frame_equal(getattr(cut, c), getattr(full, c).loc[cut.index[0]:cut.index[-1], cut.symbols], check_freq=False, obj=f"{c} cut at {t}")
+
+
+# --- the store: fetch --trades against the test exchange, seeding -----------------------------------
+
+def test_fetch_trades_rebuilds_history_into_the_store_and_default_reads_it(home):
+    "data fetch --trades against the test exchange: bars older than the OHLC window rebuilt from Trades equal the bars it serves."
+    from cryptotrader.testing import KrakenTestServer
+    with KrakenTestServer(pairs=["BTC/USD", "ETH/USD"], start="2023-03-01T00:00:00Z") as srv:
+        r = run_cli("data", "fetch", "--no-seed", "--trades", "--pairs", "BTC/USD", "ETH/USD", "--since", "2023-01-01", "--exchange-url", srv.base_url,
+                    "--pace", "0", "--trades-pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    reps = json.loads(r.stdout)
+    trades = [x for x in reps if "trades" in x]
+    assert [x["symbol"] for x in trades] == ["BTC/USD", "ETH/USD"] and all(x["complete"] for x in trades)
+    assert trades[0]["until"] == "2023-01-30T01:00:00Z"                       # where the 720-candle OHLC window starts
+    for alt, sym in (("XBTUSD", "BTC/USD"), ("ETHUSD", "ETH/USD")):
+        got = read_ohlcv_file(home / LIVE / f"kraken_{alt}_1h.parquet")
+        want = _bundled(f"kraken_{alt}_1h.csv.gz").loc["2023-01-01":"2023-02-28 23:00"]
+        c = compare_bars(got, want)
+        assert (c["bars_a"], c["ohlc_mismatches"], c["only_in_a"], c["only_in_b"]) == (len(want), 0, [], []), c
+        assert c["volume_max_rel_diff"] < 1e-12
+    from cryptotrader.data import load_ohlcv
+    import os
+    old = os.environ.get("CRYPTOTRADER_HOME"); os.environ["CRYPTOTRADER_HOME"] = str(home)
+    try: assert load_ohlcv("BTC/USD", "1h").index[0] == pd.Timestamp("2023-01-01", tz="UTC")   # the default data is the store now
+    finally:
+        if old is None: del os.environ["CRYPTOTRADER_HOME"]
+        else: os.environ["CRYPTOTRADER_HOME"] = old
+
+
+def test_fetch_seeds_a_new_dataset_from_the_bundled_file(kraken, home):
+    r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    got = read_ohlcv_file(home / LIVE / "kraken_XBTUSD_1h.parquet")
+    pd.testing.assert_frame_equal(got, _bundled())                              # the server's bars are all in the bundled file

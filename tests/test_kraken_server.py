@@ -310,7 +310,7 @@ def test_cli_serves_a_rehearsal(tmp_path):
         assert ex.fetch_balance()["USD"]["total"] == 2500
         o = ex.create_order("ETH/USD", "limit", "buy", 0.1, 1000.0)
         assert [x["id"] for x in ex.fetch_open_orders()] == [o["id"]]
-        ctl = urllib.request.Request(info["base_url"] + "/_test/advance?to=2023-03-02T00:00:00Z", method="POST")
+        ctl = urllib.request.Request(info["base_url"] + "/_test/advance?to=2023-03-02T00:00:00Z", method="POST", headers={"API-Key": info["api_key"]})
         assert json.loads(urllib.request.urlopen(ctl, timeout=5).read())["now"] == "2023-03-02T00:00:00Z"
         assert ex.fetch_time() >= 1677715200000
     finally:
@@ -321,3 +321,103 @@ def test_cli_serves_a_rehearsal(tmp_path):
 def test_cli_help():
     r = subprocess.run([str(BIN / "cryptotrader"), "testing", "kraken-server", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "--replay" in r.stdout and "--speed" in r.stdout and "--port" in r.stdout
+
+
+# ---- issue 12 item 10: the test exchange rehearses what Kraken enforces (each failed before the fix)
+
+def _wait(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond(): return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_dead_mans_switch_counts_wall_time_under_a_running_clock():
+    "At --speed 600 a 60 s switch refreshed every 15 wall seconds kept 0 of 3 orders (it counted replay time); now it keeps them."
+    wall = [0.0]
+    key, secret = new_test_credentials(21)
+    with KrakenTestServer(pairs=["BTC/USD"], api_keys={key: secret}, start=START, wall_time=lambda: wall[0]) as s:
+        ex = kraken_client(s.base_url, apiKey=key, secret=secret, enableRateLimit=False, timeout=5000)
+        s.run_clock(speed=600, tick=0.01)
+        ids = [ex.create_order("BTC/USD", "limit", "buy", 0.001, 15_000.0)["id"] for _ in range(3)]
+        ex.cancel_all_orders_after(60_000)
+        for _ in range(4):                                            # a live client: refresh every 15 wall seconds
+            wall[0] += 15
+            assert _wait(lambda: s.exchange.now >= T0 + int(wall[0] * 600))
+            ex.cancel_all_orders_after(60_000)
+        assert s.exchange.now >= T0 + 36_000                          # ten hourly bars went by in replay time
+        assert [s.exchange.orders[i].status for i in ids] == ["open"] * 3
+        wall[0] += 61                                                  # the client died: 61 wall seconds without a refresh
+        assert _wait(lambda: all(s.exchange.orders[i].status == "canceled" for i in ids))
+        assert {s.exchange.orders[i].reason for i in ids} == {"Dead man's switch"}
+        assert s.errors == []
+
+
+def test_duplicate_open_cl_ord_id_is_refused(srv, ex):
+    ex.create_order("BTC/USD", "limit", "buy", 0.001, 15_000.0, params={"clientOrderId": "run1-0007"})
+    with pytest.raises(ccxt.ExchangeError, match="EOrder:Duplicate order"):
+        ex.create_order("BTC/USD", "limit", "buy", 0.001, 15_000.0, params={"clientOrderId": "run1-0007"})
+    assert len(ex.fetch_open_orders()) == 1
+
+
+def test_control_endpoints_need_the_key(srv):
+    for key in (None, "not-the-key"):
+        req = urllib.request.Request(srv.base_url + "/_test/advance?to=2023-03-02T00:00:00Z", method="POST", headers={"API-Key": key} if key else {})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code == 403 and json.loads(e.value.read()) == {"error": ["EAPI:Invalid key"]}
+    assert srv.exchange.now == T0                                       # the clock did not move
+    ok = urllib.request.Request(srv.base_url + "/_test/clock", headers={"API-Key": srv.credentials[0]})
+    assert json.loads(urllib.request.urlopen(ok, timeout=5).read())["unixtime"] == T0
+
+
+def test_start_past_the_data_is_refused():
+    r = subprocess.run([str(BIN / "cryptotrader"), "testing", "kraken-server", "--pairs", "BTC/USD", "--start", "2024-06-01T00:00:00Z", "--duration", "1"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "past the end of the replayed data" in r.stderr and "2023-10-01T00:00:00Z" in r.stderr
+
+
+def test_every_default_pair_is_served_and_trades_rebuild_the_bars():
+    "The default universe's ten pairs (three from labelled Binance fallbacks); Trades rebuild the OHLC bars exactly."
+    from cryptotrader.config import load_config
+    from cryptotrader.store import trades_to_ohlcv
+    with KrakenTestServer(start=START) as s:
+        ex = kraken_client(s.base_url, enableRateLimit=False, timeout=5000)
+        for sym in load_config().universe.pairs:
+            assert len(ex.fetch_ohlcv(sym, "1h")) > 1, sym
+        since = (T0 - 300 * 3600) * 10**9
+        rows = []
+        for _ in range(2):
+            r = ex.publicGetTrades({"pair": "XDGUSD", "since": str(since)})["result"]
+            rows += next(v for k, v in r.items() if k != "last"); since = int(r["last"])
+        import pandas as pd
+        tr = pd.DataFrame([(float(x[0]), float(x[1]), float(x[2])) for x in rows], columns=["price", "volume", "time"])
+        rebuilt = trades_to_ohlcv(tr, "1h").iloc[1:-1]                 # a nanosecond cursor is exclusive: the first bar lacks its open trade
+        ohlc = ex.fetch_ohlcv("DOGE/USD", "1h", since=int(rebuilt.index[0].timestamp() * 1000))
+        served = {b[0]: b[1:5] for b in ohlc}
+        assert len(rebuilt) == 299                                      # the closed hours before the clock
+        for t, row in rebuilt.iterrows():
+            assert served[int(t.timestamp() * 1000)] == [row.open, row.high, row.low, row.close]
+        assert s.errors == []
+
+
+def test_readme_live_rehearsal_runs_as_written(tmp_path):
+    "README: `cryptotrader testing kraken-server`, then `cryptotrader live --exchange-url …` and `paper --realtime --exchange-url …` on the default configs."
+    import os
+    srv = subprocess.Popen([str(BIN / "cryptotrader"), "testing", "kraken-server", "--json", "--speed", "1800", "--start", "2023-03-01T12:00:00Z", "--duration", "240"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        info = json.loads(srv.stdout.readline())
+        assert len(info["pairs"]) == 10 and set(info["fallbacks"]) == {"ADA/USD", "LINK/USD", "DOGE/USD"}
+        env = {**os.environ, "CRYPTOTRADER_HOME": str(tmp_path / "home"), "KRAKEN_API_KEY": info["api_key"], "KRAKEN_API_SECRET": info["api_secret"]}
+        live = subprocess.run([str(BIN / "cryptotrader"), "live", "--exchange-url", info["base_url"], "--max-bars", "2"],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+        assert live.returncode == 0, live.stderr[-3000:]
+        assert "EQuery:Unknown asset pair" not in live.stderr and '"bars": 2' in live.stdout, live.stdout[-2000:]
+        paper = subprocess.run([str(BIN / "cryptotrader"), "paper", "--realtime", "--exchange-url", info["base_url"], "--max-bars", "2"],
+                               capture_output=True, text=True, env={**env, "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}, cwd=ROOT, timeout=180)
+        assert paper.returncode == 0, paper.stderr[-3000:]
+        assert '"bars": 2' in paper.stdout
+    finally:
+        srv.terminate(); srv.wait(10)
