@@ -22,10 +22,18 @@ def _nightly_args(p):
     p.add_argument("--now", default=None, help="pretend the clock reads this ISO time (replays and tests)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
+def _check_data_dir(cfg, data_dir) -> None:
+    "`--data-dir` must be a folder holding the benchmark's bars at the config's timeframe (or a finer file to resample): ValueError otherwise."
+    from cryptotrader.data import DataNotFound, find_data_file
+    if not Path(data_dir).is_dir(): raise ValueError(f"--data-dir {data_dir}: not a folder")
+    try: find_data_file(cfg.universe.benchmark, cfg.timeframe, data_dir)
+    except DataNotFound as e: raise ValueError(f"--data-dir {data_dir}: {e}") from None
+
 @command("nightly", "train and validate a candidate with papermill (inside the training window; --force outside it)")(_nightly_args)
 def cmd_nightly(args) -> int:
     from cryptotrader.nightly import run_nightly
     cfg = load_config(args.config)
+    if args.data_dir is not None: _check_data_dir(cfg, args.data_dir)   # before papermill starts, not after it fails
     clock = TestClock(args.now) if args.now else LiveClock()
     res = run_nightly(cfg, clock, args.as_of, force=args.force, config_path=args.config, data_dir=args.data_dir)
     if args.json: print(json.dumps(res.to_dict(), indent=2, default=str))
