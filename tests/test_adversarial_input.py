@@ -80,13 +80,15 @@ def _cases(files, tmp, busy):
         (["config", "--config", _config(tmp, risk={"kill_switch_file": "../../KILL"})], "risk.kill_switch_file"),
         (["nightly", "--force", "--as-of", "2023-03-31", "--data-dir", "/nonexistent"], "--data-dir"),
         (["nightly", "--force", "--as-of", "2023-03-31", "--data-dir", str(files["empty_dir"])], "--data-dir"),
+        (["nightly", "--force", "--as-of", "2030-01-01"], "--as-of"),            # no data in the training window: papermill ran, then failed
+        (["nightly", "--force", "--as-of", "2010-01-01"], "--as-of"),
         (["paper", "--pairs", "BTC/USD", "--timeframe", "7h", "--no-report", "--no-progress", "--fresh"], "timeframe"),
         (["backtest", "--pairs", "BTC/USD", "--timeframe", "7h", "--no-progress"], "timeframe"),
         (["regime", "--pairs", "BTC/USD", "--timeframe", "7h"], "timeframe"),
     ]
 
 
-N_CASES = 23
+N_CASES = 25
 
 
 def test_every_bad_input_is_one_error_line_and_exit_2(files, tmp_path, home, busy_port):
