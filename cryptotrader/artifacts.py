@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_artifacts.ipynb #dbf6f43e
 from __future__ import annotations
-import hashlib, json, os, re, stat, tempfile
+import hashlib, json, os, stat, tempfile
 from pathlib import Path
 from typing import Any, Iterator
 from .config import Config, DataPaths, LAYOUT, NAMESPACE, data_paths, IsolationError, check_tree
