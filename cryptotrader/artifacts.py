@@ -55,16 +55,16 @@ def atomic_write(path: str | Path, data: bytes | str, mode: int = 0o644) -> Path
 # %% ../nbs/03_artifacts.ipynb #4d32eb7b
 class ArtifactStore:
     "Files under one namespaced tree; paths are checked, writes are atomic and hashed."
-    def __init__(self, root: str | Path, data_root: str | Path | None = None):
+    def __init__(self, root: str | Path, data_root: str | Path | None = None, create: bool = True):   # create: make the root folder now
         self.root = Path(root).absolute()
         self.data_root = Path(data_root).absolute() if data_root else None
         check_tree(self.data_root or self.root.parent, self.root)   # no symlink from the data root down to the store's root
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create: self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def for_area(cls, paths: DataPaths, area: str = "artifacts") -> ArtifactStore:
+    def for_area(cls, paths: DataPaths, area: str = "artifacts", create: bool = True) -> ArtifactStore:
         "The store of one area (artifacts, logs or datasets) of this system's namespace."
-        return cls(paths.area(area), data_root=paths.root)
+        return cls(paths.area(area), data_root=paths.root, create=create)
 
     @classmethod
     def from_config(cls, cfg: Config, area: str = "artifacts", environ: dict | None = None) -> ArtifactStore:

@@ -529,12 +529,12 @@ def compare_bars(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-9) -> dict:
 def dataset_dir(cfg: Config | None = None, area: str = "live") -> Path:
     "The folder of a dataset area (`live`, `training`, `validation`) under the data root."
     if area not in ("live", "training", "validation"): raise ValueError(f"unknown dataset area {area!r}; expected live, training or validation")
-    return ArtifactStore.for_area(data_paths(cfg), "datasets").resolve(area)   # checked: no symlink out of the namespace
+    return ArtifactStore.for_area(data_paths(cfg), "datasets", create=False).resolve(area)   # checked: no symlink out of the namespace
 
 def dataset_file(pair: str, timeframe: str, cfg: Config | None = None, area: str = "live", exchange: str = "kraken") -> Path:
     "Where a pair's bars are stored: `<datasets>/<area>/kraken_<ALTNAME>_<tf>.parquet` (checked by the store)."
     dataset_dir(cfg, area)
-    return ArtifactStore.for_area(data_paths(cfg), "datasets").resolve(f"{area}/{file_stem(pair, timeframe, exchange)}.parquet")
+    return ArtifactStore.for_area(data_paths(cfg), "datasets", create=False).resolve(f"{area}/{file_stem(pair, timeframe, exchange)}.parquet")
 
 def write_parquet(df: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
     "Store bars as Parquet (zstd), atomically; `metadata` goes into the file's key-value metadata."
