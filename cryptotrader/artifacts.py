@@ -4,19 +4,16 @@
 
 # %% ../nbs/03_artifacts.ipynb #dbf6f43e
 from __future__ import annotations
-import hashlib, json, os, tempfile
+import hashlib, json, os, stat, tempfile
 from pathlib import Path
 from typing import Any, Iterator
-from .config import Config, DataPaths, LAYOUT, NAMESPACE, data_paths
+from .config import Config, DataPaths, LAYOUT, NAMESPACE, data_paths, IsolationError, check_tree
 
 # %% auto #0
-__all__ = ['SIDECAR', 'IsolationError', 'IntegrityError', 'sha256_bytes', 'sha256_file', 'fsync_dir', 'atomic_write',
-           'ArtifactStore']
+__all__ = ['SIDECAR', 'LEDGER_NAMES', 'LEDGER_COMPANIONS', 'IntegrityError', 'sha256_bytes', 'sha256_file', 'fsync_dir',
+           'atomic_write', 'ArtifactStore', 'open_append', 'ledger_file']
 
 # %% ../nbs/03_artifacts.ipynb #e36e1ec3
-class IsolationError(PermissionError):
-    "A path resolves outside this system's namespace."
-
 class IntegrityError(ValueError):
     "A stored file's SHA-256 no longer matches what was recorded."
 
@@ -58,15 +55,16 @@ def atomic_write(path: str | Path, data: bytes | str, mode: int = 0o644) -> Path
 # %% ../nbs/03_artifacts.ipynb #4d32eb7b
 class ArtifactStore:
     "Files under one namespaced tree; paths are checked, writes are atomic and hashed."
-    def __init__(self, root: str | Path, data_root: str | Path | None = None):
+    def __init__(self, root: str | Path, data_root: str | Path | None = None, create: bool = True):   # create: make the root folder now
         self.root = Path(root).absolute()
         self.data_root = Path(data_root).absolute() if data_root else None
-        self.root.mkdir(parents=True, exist_ok=True)
+        check_tree(self.data_root or self.root.parent, self.root)   # no symlink from the data root down to the store's root
+        if create: self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def for_area(cls, paths: DataPaths, area: str = "artifacts") -> ArtifactStore:
+    def for_area(cls, paths: DataPaths, area: str = "artifacts", create: bool = True) -> ArtifactStore:
         "The store of one area (artifacts, logs or datasets) of this system's namespace."
-        return cls(paths.area(area), data_root=paths.root)
+        return cls(paths.area(area), data_root=paths.root, create=create)
 
     @classmethod
     def from_config(cls, cfg: Config, area: str = "artifacts", environ: dict | None = None) -> ArtifactStore:
@@ -97,7 +95,15 @@ def _resolve(self: ArtifactStore, rel: str | Path) -> Path:
     real = cand.resolve()
     if not (real == root_real or real.is_relative_to(root_real)):
         raise IsolationError(f"refused path {s!r}: {_outside_reason(self, real)} (through a symlink)")
+    _single_name(real, s)
     return lexical
+
+def _single_name(p: Path, shown: str) -> None:
+    "Refuse a regular file with more than one name (a hard link): writing to it writes to the other name too."
+    try: st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError): return
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise IsolationError(f"refused path {shown!r}: a hard link ({st.st_nlink} names for one file, maybe outside {NAMESPACE})")
 
 ArtifactStore.resolve = _resolve
 
@@ -161,12 +167,23 @@ def _list(self: ArtifactStore, rel: str | Path = ".", pattern: str = "*") -> lis
     return sorted(str(p.relative_to(self.root)) for p in base.glob(pattern)
                   if p.is_file() and not p.name.endswith(SIDECAR) and not p.name.endswith(".tmp"))
 
+def open_append(path: str | Path):
+    "Open a (resolved) file for appending text; `IsolationError` if it is a symlink or has another name (checked on the open file: no race)."
+    try: fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if os.path.islink(path): raise IsolationError(f"refused path {str(path)!r}: appending through a symlink") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd); raise IsolationError(f"refused path {str(path)!r}: a hard link ({st.st_nlink} names for one file) or not a regular file")
+    return os.fdopen(fd, "a", encoding="utf-8")
+
 def _append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:
     "Append one line (e.g. JSONL) and fsync before returning; for append-only logs."
     if "\n" in line: raise ValueError("append_line takes exactly one line")
     p = self.resolve(rel)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "a", encoding="utf-8") as f:
+    with open_append(p) as f:
         f.write(line + "\n"); f.flush(); os.fsync(f.fileno())
 
 def _append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> None:
@@ -175,9 +192,20 @@ def _append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> Non
     if not lines: return
     p = self.resolve(rel)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "a", encoding="utf-8") as f:
+    with open_append(p) as f:
         f.write("".join(l + "\n" for l in lines)); f.flush(); os.fsync(f.fileno())
 
 ArtifactStore.write_json, ArtifactStore.read_json, ArtifactStore.write_text = _write_json, _read_json, _write_text
 ArtifactStore.exists, ArtifactStore.list = _exists, _list
 ArtifactStore.append_line, ArtifactStore.append_lines = _append_line, _append_lines
+
+# %% ../nbs/03_artifacts.ipynb #93016e88
+LEDGER_NAMES = ("paper", "paper_realtime", "live")
+LEDGER_COMPANIONS = ("-wal", "-shm", "-journal", ".lock")   # files SQLite and the ledger's lock keep beside it
+
+def ledger_file(paths: DataPaths, name: str) -> Path:
+    "The checked path of ledger `name` (`paper`, `paper_realtime`, `live`): `artifacts/…/ledger/<name>.sqlite`."
+    if name not in LEDGER_NAMES: raise ValueError(f"unknown ledger {name!r}; expected one of {', '.join(LEDGER_NAMES)}")
+    store = ArtifactStore.for_area(paths)
+    for suffix in LEDGER_COMPANIONS: store.resolve(f"ledger/{name}.sqlite{suffix}")
+    return store.resolve(f"ledger/{name}.sqlite")

@@ -10,17 +10,18 @@ from typing import Callable
 import cryptotrader
 from .artifacts import ArtifactStore, atomic_write, sha256_file
 from .clock import LiveClock, to_utc
-from .config import (BUNDLED_DATA, LIVE_CONFIG, PAPER_CONFIG, PROJECT_ROOT, ConfigError, data_paths, load_config)
+from .config import (BUNDLED_DATA, LIVE_CONFIG, PAPER_CONFIG, PROJECT_ROOT, ConfigError, IsolationError, data_paths, load_config)
 from .ledger import LedgerLocked
 from .log import setup_logging
 from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs, load_universe, universe_from_asset_pairs, universe_records, universe_table
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'COMMANDS', 'PAIRS_HELP', 'LIVE_CHECKS', 'pinned_versions',
-           'check_python', 'check_packages', 'check_configs', 'check_data_root', 'check_bundled_data', 'check_kernel',
-           'check_universe', 'run_checks', 'verify_checks', 'command', 'load_command_modules', 'build_parser', 'main',
-           'parse_pairs', 'cmd_verify', 'cmd_universe', 'cmd_schedule', 'cmd_config']
+__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'COMMANDS', 'LOG_LEVELS', 'PAIRS_HELP', 'LIVE_CHECKS',
+           'pinned_versions', 'check_python', 'check_packages', 'check_configs', 'check_data_root',
+           'check_bundled_data', 'check_kernel', 'check_universe', 'run_checks', 'verify_checks', 'command',
+           'load_command_modules', 'build_parser', 'output_file', 'main', 'parse_pairs', 'cmd_verify', 'cmd_universe',
+           'cmd_schedule', 'cmd_config']
 
 # %% ../nbs/90_cli.ipynb #bcb0a471
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -62,8 +63,9 @@ def check_data_root(cfg) -> tuple[bool, str]:
     dp = data_paths(cfg)
     try:
         dp.create()
-        probe = atomic_write(dp.artifacts / ".write_probe", b"ok"); probe.unlink()
+        probe = atomic_write(ArtifactStore.for_area(dp).resolve(".write_probe"), b"ok"); probe.unlink()
         return True, f"data root writable: {dp.root}"
+    except IsolationError as e: return False, f"data root {dp.root}: {e}"
     except OSError as e: return False, f"data root {dp.root} not writable: {e.strerror or e}"
 
 def check_bundled_data() -> tuple[bool, str]:
@@ -142,15 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 # %% ../nbs/90_cli.ipynb #f3d6acb0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+def output_file(value: str | Path, flag: str) -> Path:
+    "An output file named on the command line, checked before any work: its folder must exist (never created) and it must not be a folder."
+    p = Path(value).expanduser()
+    if p.is_dir(): raise ValueError(f"{flag} {value}: is a folder; give a file name")
+    if not p.absolute().parent.is_dir(): raise ValueError(f"{flag} {value}: folder {p.absolute().parent} does not exist (it is not created)")
+    if not os.access(p.absolute().parent, os.W_OK): raise ValueError(f"{flag} {value}: folder {p.absolute().parent} is not writable")
+    return p
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `cryptotrader` console script."
     ap = build_parser()
     args = ap.parse_args(argv)
+    if str(args.log_level).upper() not in LOG_LEVELS:
+        print(f"error: --log-level {args.log_level!r} (or CRYPTOTRADER_LOG_LEVEL): expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr); return EXIT_USAGE
     setup_logging(args.log_level, args.log_format)
     try: return COMMANDS[args.command][2](args)
     except (ConfigError, UnknownSymbolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_USAGE
-    except (ExchangeUnavailable, LedgerLocked) as e:
+    except (ExchangeUnavailable, LedgerLocked, IsolationError) as e:   # refused: another service holds the ledger, or a path leads out
         print(f"error: {e}", file=sys.stderr); return EXIT_FAIL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr); return 130

@@ -22,11 +22,29 @@ def _nightly_args(p):
     p.add_argument("--now", default=None, help="pretend the clock reads this ISO time (replays and tests)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
+def _check_data(cfg, data_dir, as_of, clock) -> None:
+    "Before papermill: `--data-dir` is a folder with the benchmark's bars, and an explicit `--as-of` has some in the `nightly.lookback_days` before it."
+    import pandas as pd
+    from cryptotrader.clock import iso_utc
+    from cryptotrader.data import DataNotFound, load_ohlcv
+    from cryptotrader.nightly import resolve_as_of
+    if data_dir is not None and not Path(data_dir).is_dir(): raise ValueError(f"--data-dir {data_dir}: not a folder")
+    flag = f"--data-dir {data_dir}" if data_dir is not None else "bundled data"
+    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir)
+    except DataNotFound as e: raise ValueError(f"{flag}: {e}") from None
+    if as_of is None: return                     # the default as-of is capped at the data's end by run_nightly
+    t = resolve_as_of(as_of, clock, cfg)
+    days = cfg.nightly.lookback_days
+    if not len(df.loc[t - pd.Timedelta(days=days):t - pd.Timedelta(1, "ns")]):
+        span = f"{iso_utc(df.index[0])} → {iso_utc(df.index[-1])}" if len(df) else "none"
+        raise ValueError(f"--as-of {iso_utc(t)}: no {cfg.universe.benchmark} {cfg.timeframe} bars in the {days} days before it ({flag}: {span})")
+
 @command("nightly", "train and validate a candidate with papermill (inside the training window; --force outside it)")(_nightly_args)
 def cmd_nightly(args) -> int:
     from cryptotrader.nightly import run_nightly
     cfg = load_config(args.config)
     clock = TestClock(args.now) if args.now else LiveClock()
+    _check_data(cfg, args.data_dir, args.as_of, clock)   # before papermill starts, not after it fails
     res = run_nightly(cfg, clock, args.as_of, force=args.force, config_path=args.config, data_dir=args.data_dir)
     if args.json: print(json.dumps(res.to_dict(), indent=2, default=str))
     else:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import sys
 from pathlib import Path
-from .cli import EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
+from .cli import EXIT_OK, PAIRS_HELP, _add_config, command, output_file, parse_pairs
 from .config import BUNDLED_DATA, load_config
 
 # %% auto #0
@@ -44,6 +44,7 @@ def cmd_regime(args) -> int:
     from cryptotrader.data import instrument, load_panel, timeframe_ms
     from cryptotrader.regime import REGIMES, label_regimes, regime_params, regime_segments
     cfg = load_config(args.config)
+    csv_path = output_file(args.csv, "--csv") if args.csv not in (None, "-") else None   # before any work; its folder is never created
     tf = args.timeframe or cfg.timeframe
     timeframe_ms(tf)  # ValueError on an unknown timeframe
     start, end = _parse_time(args.start, "--start"), _parse_time(args.end, "--end")
@@ -68,7 +69,7 @@ def cmd_regime(args) -> int:
         import pandas as pd
         text = pd.DataFrame({"timestamp": labels.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "regime": labels.to_numpy()}).to_csv(index=False)
         if args.csv == "-": sys.stdout.write(text)
-        else: atomic_write(Path(args.csv), text)
+        else: atomic_write(csv_path, text)
     counts = labels.value_counts().reindex(list(REGIMES), fill_value=0)
     print(f"regime of {bench} [{tf}] {iso_utc(labels.index[0])} → {iso_utc(labels.index[-1])}: {len(labels):,} bars, breadth over {len(panel.symbols)} pairs", file=out)
     for r in REGIMES: print(f"  {r:<9}{counts[r] / len(labels):7.1%}  {counts[r]:>8,} bars", file=out)

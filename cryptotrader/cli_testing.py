@@ -48,11 +48,14 @@ def cmd_kraken_server(args, ready: threading.Event | None = None, stop: threadin
     import threading
     from cryptotrader.testing import KrakenTestServer, new_test_credentials
     if args.speed <= 0: raise ValueError("--speed must be > 0")
+    if not 0 <= args.port <= 65535: raise ValueError(f"--port {args.port}: must be 0-65535 (0: any free port)")
+    if args.duration is not None and not args.duration >= 0: raise ValueError(f"--duration {args.duration:g}: must be >= 0 seconds (omit it to run until Ctrl-C)")
     key, secret = new_test_credentials()
     try: srv = KrakenTestServer(replay_dir=args.replay, timeframe=args.timeframe, pairs=parse_pairs(args.pairs) if args.pairs else None, api_keys={key: secret},
                                 seed=args.seed, balances=_balances(args.balance), start=args.start, port=args.port)
     except FileNotFoundError as e: raise ValueError(str(e)) from None
-    url = srv.start()
+    try: url = srv.start()
+    except OSError as e: raise ValueError(f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}; in use by another process?)") from None
     try:
         srv.run_clock(args.speed)
         info = {"base_url": url, "api_key": key, "api_secret": secret, "pairs": [srv.exchange.universe[p].symbol for p in srv.exchange.bars],

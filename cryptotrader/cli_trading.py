@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass, json, os, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PAIRS_HELP, _add_config, command, parse_pairs
+from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PAIRS_HELP, _add_config, command, output_file, parse_pairs
 from .clock import LiveClock, iso_utc
 from .config import data_paths, load_config
 from .risk import KillSwitch
@@ -52,6 +52,7 @@ def cmd_paper(args) -> int:
     cfg = load_config(args.config)
     if cfg.mode != "paper": raise ValueError(f"{args.config}: mode is {cfg.mode!r}; `cryptotrader paper` needs a paper config")
     if args.pairs: args.pairs = parse_pairs(args.pairs, cfg)   # unified symbols: they are part of the replay's identity
+    summary_json = output_file(args.summary_json, "--summary-json") if args.summary_json not in (None, "-") else None   # before the replay
     if args.realtime:
         from cryptotrader.cli_live import paper_realtime
         return paper_realtime(cfg, args)
@@ -65,7 +66,7 @@ def cmd_paper(args) -> int:
     if args.summary_json:
         text = json.dumps(res.summary, indent=2)
         if args.summary_json == "-": print(text)
-        else: Path(args.summary_json).write_text(text + "\n")
+        else: summary_json.write_text(text + "\n")
     return EXIT_OK
 
 # %% ../nbs/99_cli_trading.ipynb #871325ab

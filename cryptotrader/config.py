@@ -20,7 +20,7 @@ __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED
            'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'AlertsConfig',
            'parse_duration', 'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError',
            'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths',
-           'data_paths', 'CredentialsError', 'Credentials', 'load_credentials']
+           'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ NAMESPACE = "crypto/kraken_global"  # this system's namespace under artifacts/, 
 
 # %% ../nbs/01_config.ipynb #a18e007a
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)   # .inf / .nan refused
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
@@ -73,6 +73,7 @@ class ScheduleConfig(_Section):
 
 # %% ../nbs/01_config.ipynb #2601061c
 _Fraction = Field(gt=0, le=1)
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 class RiskConfig(_Section):
     "Limits the risk manager enforces (fractions of equity unless named otherwise)."
@@ -83,13 +84,19 @@ class RiskConfig(_Section):
     daily_loss_limit: float = Field(0.05, gt=0, lt=1)   # stop new entries for the UTC day
     max_drawdown: float = Field(0.20, gt=0, lt=1)       # drawdown breaker: engages this far below the peak since it was last armed
     breaker_cooldown: str = "7d"                        # ... reduce-only this long, then it re-arms from the equity at that time
-    kill_switch_file: str = "KILL"                      # relative to the data root
+    kill_switch_file: str = "KILL"                      # a file name in the data root (no folder, no `..`)
 
     @field_validator("breaker_cooldown")
     @classmethod
     def _cooldown(cls, v):
         try: parse_duration(v)
         except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
+        return v
+
+    @field_validator("kill_switch_file")
+    @classmethod
+    def _plain_name(cls, v):
+        if not _FILE_NAME.fullmatch(v): raise ValueError(f"expected a file name in the data root (letters, digits, '.', '_', '-'; no folder, no '..'), got {v!r}")
         return v
 
 class SlippageConfig(_Section):
@@ -104,7 +111,7 @@ class SlippageConfig(_Section):
 
 class ExecutionConfig(_Section):
     "How orders are simulated and sized."
-    starting_cash: float = Field(10_000.0, gt=0)  # quote currency (USD)
+    starting_cash: float = Field(10_000.0, gt=0, le=1e12)  # quote currency (USD)
     fee_volume_30d: float = Field(0.0, ge=0)     # 30-day USD volume: picks the rung of each pair's fee ladder
     order_type: Literal["market", "limit"] = "market"
     max_volume_share: float = Field(0.10, gt=0, le=1)  # an order fills at most this share of a bar's volume
@@ -369,7 +376,8 @@ class DataPaths:
         if name not in LAYOUT: raise ValueError(f"unknown area {name!r}; expected one of {', '.join(LAYOUT)}")
         return getattr(self, name)
     def create(self) -> DataPaths:
-        "Create every folder of the layout (idempotent)."
+        "Create every folder of the layout (idempotent), after `check` (so never through a symlink)."
+        self.check()
         for area, subs in LAYOUT.items():
             for s in subs: (self.area(area) / s).mkdir(parents=True, exist_ok=True)
         return self
@@ -377,6 +385,31 @@ class DataPaths:
 def data_paths(cfg: Config | None = None, environ: dict | None = None) -> DataPaths:
     "The `DataPaths` for a config (honouring CRYPTOTRADER_HOME)."
     return DataPaths(data_root(cfg, environ))
+
+# %% ../nbs/01_config.ipynb #33f3cb0f
+class IsolationError(PermissionError):
+    "A path resolves outside this system's namespace."
+
+def check_tree(base: str | Path, path: str | Path) -> Path:
+    "`path`, refused (`IsolationError`) unless it is under `base` with no symlink on the way from `base` down to it."
+    base, path = Path(base).absolute(), Path(path).absolute()
+    try: parts = path.relative_to(base).parts
+    except ValueError: raise IsolationError(f"refused path {path}: not under {base}") from None
+    if ".." in parts: raise IsolationError(f"refused path {path}: contains '..'")
+    p = base
+    for part in parts:
+        p = p / part
+        if p.is_symlink(): raise IsolationError(f"refused path {path}: {p} is a symlink (to {os.readlink(p)}); this system's folders must be real folders under {base}")
+        if not p.exists(): break
+    return path
+
+def _check(self: DataPaths) -> DataPaths:
+    "Refuse (`IsolationError`) a layout whose namespace roots or folders are reached through a symlink."
+    for area, subs in LAYOUT.items():
+        for s in subs: check_tree(self.root, self.area(area) / s)
+    return self
+
+DataPaths.check = _check
 
 # %% ../nbs/01_config.ipynb #82b6be48
 class CredentialsError(ConfigError):

@@ -11,20 +11,20 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
-from .artifacts import atomic_write
-from .config import BUNDLED_DATA, Config, data_paths
+from .artifacts import ArtifactStore, atomic_write
+from .config import BUNDLED_DATA, TIMEFRAMES, Config, data_paths
 from .log import get_logger, log_event
 from .universe import (ASSET_PAIRS_FILE, ExchangeUnavailable, Instrument, Universe, UnknownSymbolError,
                                    instrument_from_asset_pair, kraken_client)
 
 # %% auto #0
-__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'STORE_AREA', 'timeframe_ms',
-           'timeframe_delta', 'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars', 'fill_gaps',
-           'ValidationReport', 'validate_ohlcv', 'instrument', 'parse_data_filename', 'file_stem', 'infer_timeframe',
-           'read_ohlcv_report', 'read_ohlcv_file', 'store_dir', 'find_data_file', 'load_ohlcv_report', 'load_ohlcv',
-           'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars', 'dataset_dir', 'dataset_file',
-           'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport', 'fetch_ohlcv_history',
-           'update_ohlcv_store']
+__all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'SPIKE_FACTOR', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'STORE_AREA',
+           'timeframe_ms', 'timeframe_delta', 'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars',
+           'fill_gaps', 'ValidationReport', 'price_spikes', 'validate_ohlcv', 'instrument', 'parse_data_filename',
+           'file_stem', 'infer_timeframe', 'read_ohlcv_report', 'read_ohlcv_file', 'store_dir', 'find_data_file',
+           'load_ohlcv_report', 'load_ohlcv', 'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars',
+           'dataset_dir', 'dataset_file', 'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport',
+           'fetch_ohlcv_history', 'update_ohlcv_store']
 
 # %% ../nbs/12_data.ipynb #07698119
 OHLCV = ["open", "high", "low", "close", "volume"]
@@ -95,11 +95,15 @@ def fill_gaps(df: pd.DataFrame, timeframe: str, start=None, end=None, stale_afte
     return out, int(new.sum())
 
 # %% ../nbs/12_data.ipynb #dd523008
+SPIKE_FACTOR = 20.0  # a bar whose price is this many times above/below both neighbours' closes is a bad print, not a move
+
 _PROBLEMS = {  # name -> (description, action)
     "nan": ("NaN or non-numeric value", "dropped"),
+    "nonfinite": ("infinite price or volume", "dropped"),
     "nonpositive": ("price <= 0 or volume < 0", "dropped"),
     "low_gt_high": ("low > high", "dropped"),
     "misaligned": ("timestamp not aligned to the timeframe", "dropped"),
+    "spike": (f"price more than {SPIKE_FACTOR:g}x above or below the closes of both neighbouring bars", "dropped"),
     "oc_outside": ("open/close outside [low, high]", "high/low widened"),
     "out_of_order": ("timestamp out of order", "sorted"),
     "duplicate": ("duplicate timestamp (identical bar)", "copy dropped"),
@@ -131,7 +135,7 @@ class ValidationReport:
     @property
     def missing_bars(self) -> int: return int(sum(n for _, n in self.gaps))
     @property
-    def dropped(self) -> int: return sum(self.counts.get(k, 0) for k in ("nan", "nonpositive", "low_gt_high", "misaligned", "duplicate", "conflict"))
+    def dropped(self) -> int: return sum(self.counts.get(k, 0) for k in ("nan", "nonfinite", "nonpositive", "low_gt_high", "misaligned", "spike", "duplicate", "conflict"))
     @property
     def clean(self) -> bool: return not self.refused and not any(self.counts.values())
 
@@ -159,6 +163,21 @@ class ValidationReport:
                 "first": _iso(self.first), "last": _iso(self.last), "refused": self.refused, "reason": self.reason, "notes": list(self.notes)}
 
 DataReport = ValidationReport  # the name the issue uses
+
+# %% ../nbs/12_data.ipynb #b62baaaf
+def price_spikes(ts: np.ndarray, v: np.ndarray, ok: np.ndarray, factor: float = SPIKE_FACTOR) -> np.ndarray:
+    "Rows (among `ok`, in time order) whose open/high/low/close is over `factor`× above, or below 1/`factor` of, both neighbours' closes."
+    out = np.zeros(len(ts), bool)
+    idx = np.flatnonzero(ok); idx = idx[np.argsort(ts[idx], kind="stable")]
+    if len(idx) < 3: return out
+    c = v[idx, 3]
+    prev = np.r_[c[2], c[:-1]]            # the first bar is compared with the next two,
+    nxt = np.r_[c[1:], c[-3]]             # the last with the previous two
+    hi, lo = v[idx, :4].max(axis=1), v[idx, :4].min(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = (hi > factor * np.maximum(prev, nxt)) | (lo * factor < np.minimum(prev, nxt))
+    out[idx[bad]] = True
+    return out
 
 # %% ../nbs/12_data.ipynb #11f29a1d
 def _empty_ohlcv() -> pd.DataFrame:
@@ -199,6 +218,8 @@ def validate_ohlcv(raw: pd.DataFrame, timeframe: str, source: str = "<frame>", s
     flags = {}
     flags["nan"] = np.isnan(ts) | np.isnan(v).any(axis=1)
     ok = ~flags["nan"]
+    flags["nonfinite"] = ok & np.isinf(v).any(axis=1)
+    ok &= ~flags["nonfinite"]
     with np.errstate(invalid="ignore"):
         flags["nonpositive"] = ok & ((v[:, :4] <= 0).any(axis=1) | (vol < 0))
         ok &= ~flags["nonpositive"]
@@ -206,6 +227,8 @@ def validate_ohlcv(raw: pd.DataFrame, timeframe: str, source: str = "<frame>", s
         ok &= ~flags["low_gt_high"]
         flags["misaligned"] = ok & (np.fmod(np.where(ok, ts, 0), tf) != 0)
         ok &= ~flags["misaligned"]
+        flags["spike"] = price_spikes(ts, v, ok)
+        ok &= ~flags["spike"]
         flags["oc_outside"] = ok & ((o > h) | (o < l) | (c > h) | (c < l))
     # order and duplicates among the rows still valid, in file order
     vt = ts[ok]
@@ -215,7 +238,7 @@ def validate_ohlcv(raw: pd.DataFrame, timeframe: str, source: str = "<frame>", s
     keep_idx = np.flatnonzero(ok)
     order = keep_idx[np.argsort(ts[keep_idx], kind="stable")]
     st = ts[order]
-    dup_rows = order[np.r_[False, st[1:] == st[:-1]]]      # every copy after the first, per timestamp
+    dup_rows = order[1:][st[1:] == st[:-1]]                # every copy after the first, per timestamp
     same_vals = np.zeros(n, bool)
     if len(dup_rows):
         base = pd.Series(order, index=st).groupby(level=0).first()       # first occurrence per timestamp
@@ -469,6 +492,7 @@ class Panel:
 def load_panel(pairs: Iterable[str], timeframe: str = "1h", data_dir: str | Path | None = None, start=None, end=None, *,
                strict: bool = False, sources: Sequence[str] = ("kraken",), stale_after=GAP_STALE_AFTER, store="auto") -> Panel:
     "Load `pairs` on one timeline, gaps filled by the causal policy; pairs without data are listed in `report.missing_pairs`."
+    if timeframe not in TIMEFRAMES: raise ValueError(f"timeframe {timeframe!r} not one of {', '.join(TIMEFRAMES)}")
     s, e = _utc(start), _utc(end)
     td, limit = timeframe_delta(timeframe), stale_bars(timeframe, stale_after)
     frames, reports, srcs, missing, at = {}, {}, {}, [], {}
@@ -524,11 +548,12 @@ def compare_bars(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-9) -> dict:
 def dataset_dir(cfg: Config | None = None, area: str = "live") -> Path:
     "The folder of a dataset area (`live`, `training`, `validation`) under the data root."
     if area not in ("live", "training", "validation"): raise ValueError(f"unknown dataset area {area!r}; expected live, training or validation")
-    return data_paths(cfg).datasets / area
+    return ArtifactStore.for_area(data_paths(cfg), "datasets", create=False).resolve(area)   # checked: no symlink out of the namespace
 
 def dataset_file(pair: str, timeframe: str, cfg: Config | None = None, area: str = "live", exchange: str = "kraken") -> Path:
-    "Where a pair's bars are stored: `<datasets>/<area>/kraken_<ALTNAME>_<tf>.parquet`."
-    return dataset_dir(cfg, area) / f"{file_stem(pair, timeframe, exchange)}.parquet"
+    "Where a pair's bars are stored: `<datasets>/<area>/kraken_<ALTNAME>_<tf>.parquet` (checked by the store)."
+    dataset_dir(cfg, area)
+    return ArtifactStore.for_area(data_paths(cfg), "datasets", create=False).resolve(f"{area}/{file_stem(pair, timeframe, exchange)}.parquet")
 
 def write_parquet(df: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
     "Store bars as Parquet (zstd), atomically; `metadata` goes into the file's key-value metadata."

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 import pandas as pd
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactStore, ledger_file, open_append
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
 from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
@@ -134,7 +134,7 @@ class Ledger:
     def from_config(cls, cfg: Config, environ: dict | None = None, **kw) -> Ledger:
         "The ledger of the config's mode under its data root: artifacts/crypto/kraken_global/ledger/<mode>.sqlite."
         paths = data_paths(cfg, environ)
-        return cls(paths.artifacts / "ledger" / f"{cfg.mode}.sqlite", paths, **kw)
+        return cls(ledger_file(paths, cfg.mode), paths, **kw)   # checked by the store: no symlink or hard link out
 
     def _invalidate(self) -> None:
         "Drop the in-memory caches (after a rollback they may hold what was undone)."
@@ -257,7 +257,7 @@ def _append_lines(self: Ledger, rel: str, lines: list[str]) -> None:
     p = self._paths.get(rel)
     if p is None:
         p = self._paths[rel] = self._resolve_log(rel); p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "a", encoding="utf-8") as f: f.write("".join(l + "\n" for l in lines))
+    with open_append(p) as f: f.write("".join(l + "\n" for l in lines))
     self._unsynced.add(rel)
 
 def _sync_logs(self: Ledger) -> None:

@@ -16,7 +16,7 @@ from .clock import Clock, iso_utc, to_utc
 from .config import Config, CredentialsError, data_paths, load_credentials
 from .data import OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, load_ohlcv, timeframe_delta
 from .domain import Bar
-from .artifacts import ArtifactStore, IntegrityError
+from .artifacts import ArtifactStore, IntegrityError, ledger_file
 from .engine import StepResult, TradingEngine, compute_signals
 from .model_runtime import ModelSignals
 from .service import WARMUP   # the trailing window of the signals (as long as a replay's warm-up)
@@ -340,7 +340,7 @@ def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None,
     if cfg.mode != "paper": raise ValueError(f"paper --realtime needs a paper config; {cfg.env} is mode {cfg.mode!r}")
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
     paths = data_paths(cfg, environ).create()
-    lp = paths.artifacts / "ledger" / "paper_realtime.sqlite"
+    lp = ledger_file(paths, "paper_realtime")   # checked by the store: no symlink or hard link out
     broker = make_broker(cfg, uni, clock)
     led = Ledger(lp, paths, fresh=fresh)      # --fresh discards the ledger under its lock: never a running service's
     try:
@@ -397,7 +397,7 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
     paths = data_paths(cfg, environ).create()
     broker = make_broker(cfg, uni, clock, credentials=creds, exchange_url=exchange_url, **broker_options)
-    led = Ledger(paths.artifacts / "ledger" / "live.sqlite", paths)
+    led = Ledger(ledger_file(paths, "live"), paths)   # checked by the store: no symlink or hard link out
     try:
         rep = reconcile(broker, led, tolerance, trades_lookback_days)
         if not rep.ok: raise ReconcileError(rep)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from .artifacts import atomic_write
+from .artifacts import ArtifactStore, atomic_write
 from .clock import Clock, iso_utc
 from .config import Config, RiskConfig, data_paths, parse_duration
 from .log import get_logger, log_event
@@ -48,7 +48,9 @@ class KillSwitch:
 
     @classmethod
     def from_config(cls, cfg: Config, environ: dict | None = None) -> KillSwitch:
-        return cls(data_paths(cfg, environ).root / cfg.risk.kill_switch_file)
+        "The config's flag: a plain file name in the data root, resolved like every other path (no symlink or hard link out)."
+        root = data_paths(cfg, environ).root
+        return cls(ArtifactStore(root, data_root=root).resolve(cfg.risk.kill_switch_file))
 
     def engaged(self) -> bool: return self.path.exists()
     def engage(self, reason: str, at: datetime | None = None, actor: str = "operator") -> None:

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from .alerts import Alerter
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactStore, ledger_file
 from .book import book_figure, book_metrics, book_of, breaker_periods, drive, paper_engine
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
@@ -67,8 +67,8 @@ def replay_spec(cfg: Config, replay_dir=None, pairs=None, timeframe=None, start=
                       timeframe or cfg.timeframe, start, end, cfg.execution.seed if seed is None else int(seed))
 
 def ledger_path(cfg: Config, environ: dict | None = None) -> Path:
-    "Where the paper service keeps its ledger: artifacts/crypto/kraken_global/ledger/<mode>.sqlite."
-    return data_paths(cfg, environ).artifacts / "ledger" / f"{cfg.mode}.sqlite"
+    "Where the paper service keeps its ledger: artifacts/crypto/kraken_global/ledger/<mode>.sqlite, checked by the store (`ledger_file`)."
+    return ledger_file(data_paths(cfg, environ), cfg.mode)
 
 # %% ../nbs/80_service.ipynb #31950de1
 @dataclass
