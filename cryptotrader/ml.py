@@ -30,9 +30,10 @@ __all__ = ['EVENT_COLUMNS', 'TRADE_COLUMNS', 'TRUSTED_TYPES', 'MODEL_FILE', 'SCH
            'event_matrix', 'model_inputs', 'triple_barrier', 'read_jsonl_days', 'recorded_trades',
            'recorded_observations', 'recorded_events', 'realised_costs', 'cost_hurdle', 'write_demo_logs',
            'UntrustedModel', 'make_estimator', 'model_bytes', 'load_estimator', 'size_from_proba', 'MetaModel',
-           'MLFilteredParams', 'MLFiltered', 'register_ml_filtered', 'fold_metrics', 'walk_forward_predict',
-           'git_commit', 'model_id_for', 'data_hashes', 'Window', 'training_window', 'TrainResult', 'train_candidate',
-           'read_candidate_manifest', 'load_model', 'load_approved_model']
+           'filtered_book', 'MLFilteredParams', 'MLFiltered', 'register_ml_filtered', 'fold_metrics',
+           'walk_forward_predict', 'git_commit', 'model_id_for', 'control_model_id', 'data_hashes', 'Window',
+           'training_window', 'TrainResult', 'train_candidate', 'read_candidate_manifest', 'load_model',
+           'load_approved_model']
 
 # %% ../nbs/42_ml.ipynb #b6818933
 class MLParams(BaseModel):
@@ -338,14 +339,18 @@ class MetaModel:
     def weights(self, features: Features, panel: Panel, regimes: pd.Series | None = None) -> pd.DataFrame:
         "The ML-filtered book (index × symbols, long-only, rows ≤ 1, causal)."
         bw, ev = self.decisions(features, panel, regimes)
-        book = 0
-        for s, w in bw.items():
-            e = ev[ev["strategy"] == s]
-            scale = np.full(w.shape, np.nan)
-            scale[e["i"].to_numpy(), [w.columns.get_loc(c) for c in e["symbol"]]] = e["size"].to_numpy()
-            scale = pd.DataFrame(scale, index=w.index, columns=w.columns).ffill().fillna(0.0)
-            book = book + w * scale.where(w > 0, 0.0)
-        return finalize_weights(book / len(bw), panel.close)
+        return filtered_book(bw, ev, panel.close)
+
+def filtered_book(bw: dict[str, pd.DataFrame], ev: pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
+    "The base strategies' weights scaled by each decision's `size` (held until the next decision), in equal sleeves."
+    book = 0
+    for s, w in bw.items():
+        e = ev[ev["strategy"] == s]
+        scale = np.full(w.shape, np.nan)
+        scale[e["i"].to_numpy(), [w.columns.get_loc(c) for c in e["symbol"]]] = e["size"].to_numpy()
+        scale = pd.DataFrame(scale, index=w.index, columns=w.columns).ffill().fillna(0.0)
+        book = book + w * scale.where(w > 0, 0.0)
+    return finalize_weights(book / len(bw), close)
 
 # %% ../nbs/42_ml.ipynb #014c193a
 class MLFilteredParams(StrategyParams):
@@ -410,6 +415,11 @@ def model_id_for(as_of) -> str:
     "`crypto_kraken_model_YYYYMMDD_HHMMSS` of the injected as-of time (never the wall clock)."
     return check_model_id("crypto_kraken_model_" + to_utc(as_of).strftime("%Y%m%d_%H%M%S"))
 
+def control_model_id(as_of, seed: int, timeframe: str = "1h") -> str:
+    "The id of the shuffled-label control with `seed` at `as_of`: its bar's open time + 1 + `seed` seconds (same window, its own id)."
+    if not 0 <= int(seed) < 3599: raise ValueError(f"a control's seed must be in 0…3598, got {seed}")
+    return model_id_for(pd.Timestamp(to_utc(as_of)).floor(timeframe_delta(timeframe)) + pd.Timedelta(seconds=1 + int(seed)))
+
 def data_hashes(panel: Panel, data_dir: Path | None = None) -> dict:
     "SHA-256 of each source file and of the loaded panel's values."
     d = Path(data_dir) if data_dir is not None else BUNDLED_DATA / "ohlcv"
@@ -471,7 +481,8 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
                     data_dir: str | Path | None = None,   # OHLCV folder (default: the bundled data)
                     paths: DataPaths | None = None,       # where the service's logs are (default: the config's data root)
                     progress: Callable | None = None,     # e.g. tqdm, wrapped around the steps
-                    shuffle_labels: bool = False,         # train on permuted labels (for the gate honesty tests)
+                    shuffle_labels: bool = False,         # train on permuted labels: a control, never promotable
+                    model_id: str | None = None,          # default: `model_id_for(as_of)` (a control: `control_model_id`)
                     ) -> TrainResult:
     "Train a meta-labelling candidate on the window ending at `as_of` and write it to `candidates/<model_id>/`."
     T, t0 = {}, time.perf_counter()
@@ -482,7 +493,7 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
     paths = paths or data_paths(cfg)
     pairs, timeframe = list(pairs or cfg.universe.pairs), timeframe or cfg.timeframe
     lookback_days = int(lookback_days or cfg.nightly.lookback_days)
-    model_id = model_id_for(as_of)
+    model_id = check_model_id(model_id) if model_id else model_id_for(as_of)
     steps = iter((progress or _noop)(["data", "features", "events", "labels", "walk-forward", "fit", "causality", "save"], desc=model_id))
     next(steps)
     win = training_window(as_of, lookback_days, params, timeframe)
@@ -545,7 +556,7 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
         data_hashes=data_hashes(panel, data_dir), data_dir=str(data_dir) if data_dir else "bundled",
         package_version=cryptotrader.__version__, git_commit=git_commit(),
         versions={"python": platform.python_version(), "scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__, "pandas": pd.__version__},
-        params=json.loads(params.model_dump_json()), seed=params.seed, shuffle_labels=bool(shuffle_labels),
+        params=json.loads(params.model_dump_json()), seed=params.seed, shuffle_labels=bool(shuffle_labels), control=bool(shuffle_labels),
         metrics={"walk_forward": m_cv, "in_sample": m_in, "oos_events": m_oos, "folds": len([f for f in folds if not f.get("skipped")])},
         recorded={"trades": int(len(trades)), "observations": int(len(obs)), "events": int((ev["source"] == "recorded").sum()), "costs": costs, "cost_hurdle": hurdle},
         causality={"n_cuts": causal.n_cuts, "n_values": causal.n_values},
