@@ -29,7 +29,7 @@ from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'GateResult', 'not_run', 'gate_integrity', 'metadata_problems', 'current_schema', 'gate_schema',
-           'OOSContext', 'OOSEvaluation', 'oos_context', 'evaluate_oos', 'check', 'permutation_p',
+           'OOSContext', 'OOSEvaluation', 'traded_book', 'oos_context', 'evaluate_oos', 'check', 'permutation_p',
            'probabilistic_sharpe', 'deflated_sharpe', 'gate_oos_metrics', 'gate_risk', 'ValidationRecord', 'gate_table',
            'candidates_tried', 'significance', 'run_gates', 'load_validation_panel', 'shuffled_twins']
 
@@ -180,6 +180,19 @@ def _signals(w: pd.DataFrame, panel: Panel, reg: pd.Series, name: str) -> Signal
     vol = realised_vol(panel.close, n_bars(VOL_WINDOW, panel.timeframe), bars_per_year(panel.timeframe))
     return Signals(w.reindex(panel.index).fillna(0.0), reg.reindex(panel.index).fillna("RISK_OFF"), pd.Series(name, index=panel.index), vol)
 
+def traded_book(cfg: Config, panel: Panel, signals: Signals, universe=None) -> TradedBook:
+    "`book.simulate_book` without the JSONL trade/observation logs (a throw-away ledger: same engine, same numbers, no fsyncs)."
+    import tempfile
+    from cryptotrader.book import book_of, drive, paper_engine
+    from cryptotrader.engine import panel_bars
+    from cryptotrader.ledger import Ledger
+    from cryptotrader.universe import load_universe
+    universe = universe or load_universe(cfg, symbols=panel.symbols)
+    with tempfile.TemporaryDirectory(prefix="gate-book-") as tmp:
+        led = Ledger(Path(tmp) / "book.sqlite", None, commit_every=10_000)
+        try: return book_of(led, panel.timeframe, drive(paper_engine(cfg, universe, led, signals), list(panel_bars(panel))), signals.regime)
+        finally: led.close()
+
 def _pairs(panel: Panel, live: list) -> Panel:
     return Panel(*(getattr(panel, k)[live] for k in ("open", "high", "low", "close", "volume")), panel.timeframe, panel.report)
 
@@ -195,7 +208,7 @@ def oos_context(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe
     oos = panel.slice(s, e)
     live = [c for c in oos.symbols if oos.close[c].notna().any()]   # pairs with no bar in the period cannot be traded
     oos, full = _pairs(oos, live), _pairs(panel, live)
-    base = simulate_book(cfg, oos, _signals(base_book(bw, panel.close)[live], full, reg, "rules_only"), universe)
+    base = traded_book(cfg, oos, _signals(base_book(bw, panel.close)[live], full, reg, "rules_only"), universe)
     bench = cfg.universe.benchmark
     bh = run_backtest(buy_and_hold(oos, bench), oos, universe, cfg) if bench in oos.symbols else None
     return OOSContext(f, reg, oos, full, live, s, e, panel.close, bw, ev, X, base, bh, universe)
@@ -207,7 +220,7 @@ def _book(estimator, model: MetaModel, ctx: OOSContext, cfg: Config) -> tuple[pd
     ev["p"] = estimator.predict_proba(ctx.X)[:, 1] if len(ev) else np.zeros(0)
     ev["size"] = size_from_proba(ev["p"], p.threshold, p.min_size)
     w = no_new_longs_in_panic(filtered_book(ctx.base, ev, ctx.close).reindex(ctx.close.index).fillna(0.0), ctx.regimes)
-    res = simulate_book(cfg, ctx.panel, _signals(w[ctx.live], ctx.full, ctx.regimes, "ml_filtered"), ctx.universe)
+    res = traded_book(cfg, ctx.panel, _signals(w[ctx.live], ctx.full, ctx.regimes, "ml_filtered"), ctx.universe)
     return w.loc[ctx.start:ctx.end, ctx.live], res, ev[(ev.timestamp >= ctx.start) & (ev.timestamp <= ctx.end)].reset_index(drop=True)
 
 def evaluate_oos(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe=None, ctx: OOSContext | None = None) -> OOSEvaluation:
