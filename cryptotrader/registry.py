@@ -174,7 +174,7 @@ def write_validation(store: ArtifactStore, # the artifact store of this namespac
     vp, rp = validation_path(store, model_id), validation_path(store, model_id, ready=True)
     if not passed and rp.exists(): rp.unlink(); fsync_dir(rp.parent)
     atomic_write(vp, data)
-    if passed:
+    if passed and not man.get("control"):   # a control (shuffled labels) is never marked ready, whatever its gates say
         marker = {"model_id": model_id, "model_sha256": man["model_sha256"], "validation_sha256": sha256_bytes(data)}
         atomic_write(rp, json.dumps(marker, sort_keys=True) + "\n")
     return rec
@@ -428,6 +428,7 @@ def approvable(store: ArtifactStore, model_id: str, what: str = "promotion of") 
     if not d.is_dir(): no(f"no candidate folder {d}")
     try: man, man_sha = _load_manifest(store, model_id)
     except (FileNotFoundError, IntegrityError) as e: no(str(e))
+    if man.get("control"): no("it is a control trained on shuffled labels (metadata control: true): a control can never be promoted")
     ok, why, val = validation_status(store, model_id)
     if not ok: no(why)
     if (val.get("model_sha256"), val.get("files"), val.get("manifest_sha256")) != (man["model_sha256"], man["files"], man_sha):
@@ -703,6 +704,10 @@ def _brief(rec: dict | None) -> dict | None:
     if not rec: return None
     return {k: rec.get(k) for k in ("model_id", "model_sha256", "action", "approved_at", "approved_by", "reason", "audit_seq", "error") if k in rec}
 
+def _read_manifest_quietly(d: Path) -> tuple[Any, str | None]:
+    try: return json.loads((d / MANIFEST).read_bytes()), None
+    except (OSError, ValueError) as e: return None, str(e)
+
 def registry_status(store: ArtifactStore, envs: tuple[str, ...] | None = None) -> dict:
     "Candidates (status, gates, ready, reports), the approved and previous model of each env, and the audit check."
     envs = configured_envs() if envs is None else envs
@@ -716,7 +721,9 @@ def registry_status(store: ArtifactStore, envs: tuple[str, ...] | None = None) -
         try: val = read_validation(store, d.name)
         except IntegrityError: val = {"status": "UNREADABLE"}
         ready, why, _ = validation_status(store, d.name)
+        man, _err = _read_manifest_quietly(d)
         cands.append({"model_id": d.name, "status": (val or {}).get("status", "NOT VALIDATED"), "ready": ready, "ready_detail": why,
+                      "control": bool(isinstance(man, dict) and man.get("control")),
                       "gates": {g: r.get("passed") for g, r in ((val or {}).get("gates") or {}).items() if isinstance(r, dict)},
                       "reports": [str(p) for p in report_paths(store, d.name)],
                       "approved_in": [e for e, p in pointers.items() if p and p.get("model_id") == d.name]})
@@ -750,13 +757,14 @@ def check_candidate(store: ArtifactStore, model_id: str) -> dict:
     return {"model_id": model_id, "passed": passed, "recorded": why, "gates": {g: gates[g] for g in REQUIRED_GATES}}
 
 # %% ../nbs/41_registry.ipynb #63befcea
-def fake_candidate(store: ArtifactStore, model_id: str, passed: bool = True, reports: bool = True, payload: bytes = b"fake model") -> dict:
+def fake_candidate(store: ArtifactStore, model_id: str, passed: bool = True, reports: bool = True, payload: bytes = b"fake model",
+                   control: bool = False) -> dict:
     "A small candidate (model file, manifest, validation record, HTML reports) for tests and demos; returns its manifest."
     d = candidate_dir(store, model_id)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "model.skops", payload + b" " + model_id.encode())
     atomic_write(d / "feature_schema.json", json.dumps({"names": ["ret_1h", "vol_24h"], "dtypes": ["float64", "float64"]}) + "\n")
-    man = write_manifest(store, model_id, trained_on="fake data")
+    man = write_manifest(store, model_id, trained_on="fake data", **({"control": True} if control else {}))
     gates = {g: {"passed": passed or g != "oos_metrics"} for g in REQUIRED_GATES}
     write_validation(store, model_id, gates, passed)
     if reports:
