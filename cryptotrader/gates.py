@@ -31,7 +31,7 @@ from .log import get_logger, log_event
 __all__ = ['REQUIRED_FIELDS', 'GateResult', 'not_run', 'gate_integrity', 'metadata_problems', 'current_schema', 'gate_schema',
            'OOSContext', 'OOSEvaluation', 'traded_book', 'oos_context', 'evaluate_oos', 'check', 'permutation_p',
            'probabilistic_sharpe', 'deflated_sharpe', 'gate_oos_metrics', 'gate_risk', 'ValidationRecord', 'gate_table',
-           'candidates_tried', 'significance', 'run_gates', 'load_validation_panel', 'shuffled_twins']
+           'record_summary', 'candidates_tried', 'significance', 'run_gates', 'load_validation_panel', 'shuffled_twins']
 
 # %% ../nbs/44_gates.ipynb #26f589c1
 @dataclass(frozen=True)
@@ -350,6 +350,19 @@ def gate_table(gates: dict) -> pd.DataFrame:
             rows.append({"gate": name, "check": g.get("detail", "")[:90], "result": "✓" if g.get("passed") else "✗",
                          "value": "" if g.get("value") is None else str(g["value"]), "threshold": "" if g.get("threshold") is None else str(g["threshold"])})
     return pd.DataFrame(rows, columns=["gate", "check", "result", "value", "threshold"]).set_index(["gate", "check"])
+
+def record_summary(rec: dict, man: dict | None = None) -> list[str]:
+    "A validation record as terminal lines: the verdict, every gate, each sub-check with its number and threshold, what is reported."
+    ctl = " — CONTROL (shuffled labels): never promotable" if (man or {}).get("control") else ""
+    out = [f"{rec.get('model_id')}: {rec.get('status')}{ctl}" + (f"  (validated {rec['validated_at']})" if rec.get("validated_at") else "")]
+    for name, g in (rec.get("gates") or {}).items():
+        mark = "✓" if g.get("passed") else "✗"
+        if g.get("checks"):
+            out.append(f"  {mark} {name}")
+            out += [f"      {'✓' if c['passed'] else '✗'} {c['text']}" for c in g["checks"]]
+            out += [f"        · {r['check']}: {r['shown']}" for r in g.get("reported", [])]
+        else: out.append(f"  {mark} {name:<12} {g.get('detail', '')}")
+    return out
 
 def _shown(c: dict) -> str:
     return c.get("shown") or ("n/a" if c.get("value") is None else f"{c['value']:.4g}")
