@@ -58,13 +58,17 @@ def _rollback_args(p):
     p.add_argument("--env", required=True, help="the environment to roll back: paper_kraken_crypto_global or live_kraken_crypto_global")
     p.add_argument("--confirm", default=None, help="must be exactly 'yes-rollback'")
     p.add_argument("--reason", default="emergency rollback", help="why (recorded in the audit log; default 'emergency rollback')")
+    p.add_argument("--to", default=None, choices=["rules-only"], help="rules-only: no model at all, the rule strategies trade (audited; the way back from a first promotion)")
     _store_args(p)
 
 @command("rollback-model", "swap an environment back to its previous approved model (atomic, audited)")(_rollback_args)
 def cmd_rollback_model(args) -> int:
     store = _store(args)
-    try: rec = rollback(store, args.env, args.confirm, clock=LiveClock(), reason=args.reason)
+    try: rec = rollback(store, args.env, args.confirm, clock=LiveClock(), reason=args.reason, to=args.to)
     except (RegistryRefused, IntegrityError) as e: return _refused(e)
+    if rec["action"] == "rules_only":
+        print(f"{rec['env']} now trades rules only (replacing {rec['previous']['model_id']}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
+        return EXIT_OK
     print(f"rolled back {rec['env']} to {rec['model_id']} (replacing {rec['previous']['model_id']}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
     return EXIT_OK
 

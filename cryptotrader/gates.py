@@ -287,13 +287,13 @@ def gate_oos_metrics(metrics: dict,               # the candidate's held-out tra
               check("max drawdown", dd, "≤", gates.max_drawdown, "{:.1%}"),
               check("mean exposure", metrics.get("exposure"), "≥", gates.min_exposure, "{:.1%}"),
               check("fills", metrics.get("trades"), "≥", gates.min_trades, "{:.0f}"),
-              check("Sharpe − baseline Sharpe", sh - bsh, "≥", -gates.max_sharpe_shortfall, "{:+.2f}",
+              check("Sharpe − baseline Sharpe", sh - bsh, "≥", -gates.max_sharpe_shortfall or 0.0, "{:+.2f}",
                     f"rules-only book {bsh:.2f}" if baseline else "no baseline"),
               check("permutation p", p if n >= gates.twins else float("nan"), "≤", gates.max_permutation_p, "{:.3f}",
                     f"beats {int(sum(_sh(t) < sh for t in twins or []))} of {n} shuffled-label twins" + ("" if n >= gates.twins else f"; needs ≥ {gates.twins}"))]
     reported = []
     if significance: reported = [{"check": "probabilistic Sharpe (PSR > 0)", "shown": f"{significance['psr']:.2f}"},
-                                 {"check": f"deflated Sharpe ({significance['trials']} candidates tried)", "shown": f"{significance['dsr']:.2f}"}]
+                                 {"check": f"deflated Sharpe ({significance['trials']} candidate(s) tried)", "shown": f"{significance['dsr']:.2f}"}]
     value = {"sharpe": sh, "max_drawdown": dd, "exposure": metrics.get("exposure"), "trades": metrics.get("trades"), "baseline_sharpe": bsh, "permutation_p": p}
     thr = {"min_sharpe": gates.min_sharpe, "max_drawdown": gates.max_drawdown, "min_exposure": gates.min_exposure, "min_trades": gates.min_trades,
            "max_sharpe_shortfall": gates.max_sharpe_shortfall, "max_permutation_p": gates.max_permutation_p, "twins": gates.twins}
@@ -355,7 +355,9 @@ def record_summary(rec: dict, man: dict | None = None) -> list[str]:
     "A validation record as terminal lines: the verdict, every gate, each sub-check with its number and threshold, what is reported."
     ctl = " — CONTROL (shuffled labels): never promotable" if (man or {}).get("control") else ""
     out = [f"{rec.get('model_id')}: {rec.get('status')}{ctl}" + (f"  (validated {rec['validated_at']})" if rec.get("validated_at") else "")]
-    for name, g in (rec.get("gates") or {}).items():
+    gates = rec.get("gates") or {}
+    for name in [*(g for g in REQUIRED_GATES if g in gates), *(g for g in gates if g not in REQUIRED_GATES)]:
+        g = gates[name]
         mark = "✓" if g.get("passed") else "✗"
         if g.get("checks"):
             out.append(f"  {mark} {name}")

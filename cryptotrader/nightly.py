@@ -94,7 +94,8 @@ def execute_notebook(src: Path, out: Path, parameters: dict, cwd: Path = PROJECT
     try:
         with kernel_environment():
             pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(cwd), kernel_name=KERNEL,
-                                progress_bar=progress_bar, log_output=False, execution_timeout=timeout)
+                                progress_bar=progress_bar, log_output=False, execution_timeout=timeout,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no kernel start-up warnings on the terminal
         return None
     except pm.PapermillExecutionError as e: return f"{e.ename}: {e.evalue}".splitlines()[0][:500]
     except Exception as e: return f"{type(e).__name__}: {e}".splitlines()[0][:500]
@@ -112,7 +113,7 @@ def evidence_problems(html: str, forbidden: tuple[str, ...] = ()) -> list[str]:
     "What makes a rendered report unfit to read: no chart, visible code, an error, a machine path from `forbidden`."
     out = []
     if "data:image/png;base64" not in html: out.append("no chart (no inline PNG image)")
-    if 'class="jp-InputArea' in html or "jp-InputPrompt" in html: out.append("code cells are shown")
+    if "hl-ipython3" in html: out.append("code cells are shown")   # nbconvert's highlighted Python source
     if "Traceback (most recent call last)" in html or "An Exception was encountered" in html: out.append("an error is shown")
     out += [f"a machine path is shown: {f}" for f in forbidden if f and f in html]
     return out
