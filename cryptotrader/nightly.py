@@ -19,7 +19,8 @@ from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['HISTORY', 'LOCK', 'KERNEL', 'NightlyRefused', 'NightlyResult', 'resolve_as_of', 'nightly_lock', 'kernel_environment',
-           'execute_notebook', 'render_html', 'evidence_problems', 'write_run_config', 'run_nightly', 'last_nightly']
+           'execute_notebook', 'render_html', 'charts', 'evidence_problems', 'write_run_config', 'run_nightly',
+           'last_nightly']
 
 # %% ../nbs/45_nightly.ipynb #c32461d4
 HISTORY = "registry/training_history.jsonl"   # under logs/crypto/kraken_global/
@@ -109,10 +110,14 @@ def render_html(nb_path: Path, html_path: Path, code: bool = False) -> Path | No
     body, _ = ex.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
     return atomic_write(html_path, body.encode("utf-8"))
 
+def charts(html: str) -> int:
+    "How many inline PNG charts a rendered report shows (nbconvert's own CSS embeds images too: count `<img src=…>` only)."
+    return html.count('src="data:image/png;base64,')
+
 def evidence_problems(html: str, forbidden: tuple[str, ...] = ()) -> list[str]:
     "What makes a rendered report unfit to read: no chart, visible code, an error, a machine path from `forbidden`."
     out = []
-    if "data:image/png;base64" not in html: out.append("no chart (no inline PNG image)")
+    if not charts(html): out.append("no chart (no inline PNG image)")
     if "hl-ipython3" in html: out.append("code cells are shown")   # nbconvert's highlighted Python source
     if "Traceback (most recent call last)" in html or "An Exception was encountered" in html: out.append("an error is shown")
     out += [f"a machine path is shown: {f}" for f in forbidden if f and f in html]
