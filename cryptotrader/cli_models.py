@@ -58,18 +58,24 @@ def _rollback_args(p):
     p.add_argument("--env", required=True, help="the environment to roll back: paper_kraken_crypto_global or live_kraken_crypto_global")
     p.add_argument("--confirm", default=None, help="must be exactly 'yes-rollback'")
     p.add_argument("--reason", default="emergency rollback", help="why (recorded in the audit log; default 'emergency rollback')")
+    p.add_argument("--to", default=None, choices=["rules-only"], help="rules-only: no model at all, the rule strategies trade (audited; the way back from a first promotion)")
     _store_args(p)
 
 @command("rollback-model", "swap an environment back to its previous approved model (atomic, audited)")(_rollback_args)
 def cmd_rollback_model(args) -> int:
     store = _store(args)
-    try: rec = rollback(store, args.env, args.confirm, clock=LiveClock(), reason=args.reason)
+    try: rec = rollback(store, args.env, args.confirm, clock=LiveClock(), reason=args.reason, to=args.to)
     except (RegistryRefused, IntegrityError) as e: return _refused(e)
+    if rec["action"] == "rules_only":
+        print(f"{rec['env']} now trades rules only (replacing {rec['previous']['model_id']}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
+        return EXIT_OK
     print(f"rolled back {rec['env']} to {rec['model_id']} (replacing {rec['previous']['model_id']}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
     return EXIT_OK
 
 # %% ../nbs/96_cli_models.ipynb #fcfb5fe8
 def _models_args(p):
+    p.add_argument("action", nargs="?", choices=["show"], help="show: one candidate's verdict, every sub-check, its metadata and evidence")
+    p.add_argument("model_id", nargs="?", default=None, help="with show: crypto_kraken_model_YYYYMMDD_HHMMSS")
     _store_args(p)
     p.add_argument("--json", action="store_true", help="print candidates, gates, reports, approved/previous per env and the audit check as JSON")
 
@@ -79,7 +85,7 @@ def _print_status(st: dict, store: ArtifactStore) -> None:
     for c in st["candidates"]:
         gates = " ".join(f"{g}:{'PASS' if c['gates'].get(g) else ('FAIL' if g in c['gates'] else '-')}" for g in REQUIRED_GATES)
         approved = f"  approved in: {', '.join(c['approved_in'])}" if c["approved_in"] else ""
-        print(f"  {c['model_id']}  {c['status']:<13} {'ready' if c['ready'] else 'not ready':<9}  {gates}{approved}")
+        print(f"  {c['model_id']}  {c['status']:<13} {'ready' if c['ready'] else 'not ready':<9}  {gates}{approved}" + ("  CONTROL (shuffled labels)" if c.get("control") else ""))
         if not c["ready"] and c["status"] == "PASS": print(f"      not promotable: {c['ready_detail']}")
         for r in c["reports"] or ["(no evidence reports)"]: print(f"      {r}")
     print("\nEnvironments:")
@@ -91,9 +97,37 @@ def _print_status(st: dict, store: ArtifactStore) -> None:
     au = st["audit"]
     print(f"\nAudit: {'OK' if au['ok'] else 'BROKEN'} — " + (au["detail"] if au["ok"] else f"line {au['first_bad_line']}: {au['detail']}"))
 
+def _show(store: ArtifactStore, model_id: str, as_json: bool) -> int:
+    "One candidate: the validation record's verdict and sub-checks, the metadata's essentials, the evidence reports."
+    from cryptotrader.gates import record_summary
+    from cryptotrader.registry import MANIFEST, candidate_dir, read_validation, report_paths, validation_status
+    d = candidate_dir(store, model_id)
+    if not d.is_dir(): print(f"no candidate {model_id} in {store.root}", file=sys.stderr); return EXIT_FAIL
+    try: man = json.loads((d / MANIFEST).read_bytes())
+    except (OSError, ValueError): man = {}
+    rec, (ready, why, _) = read_validation(store, model_id), validation_status(store, model_id)
+    reports = [str(p) for p in report_paths(store, model_id)]
+    if as_json:
+        print(json.dumps({"model_id": model_id, "control": bool(man.get("control")), "ready": ready, "ready_detail": why, "validation": rec,
+                          "reports": reports, "metadata": {k: man.get(k) for k in ("as_of", "train_range", "oos_range", "events", "events_from_trades", "recorded", "seed", "control")}}, indent=2, default=str))
+        return EXIT_OK
+    print("\n".join(record_summary(rec, man)) if rec else f"{model_id}: NOT VALIDATED" + (" — CONTROL (shuffled labels)" if man.get("control") else ""))
+    wf = ((man.get("metrics") or {}).get("walk_forward") or {})
+    if man.get("oos_range"):
+        print(f"  trained as of {man.get('as_of')}: {((man.get('events') or {}).get('training') or 0):,} training events "
+              f"({man.get('events_from_trades', 0):,} from the service's trades), walk-forward AUC {wf.get('auc') or float('nan'):.3f}; "
+              f"held out {man['oos_range']['start'][:10]} → {man['oos_range']['end'][:10]}")
+    print(f"  promotable: {'yes' if ready and not man.get('control') else 'no'} ({'a control is never promoted' if man.get('control') else why})")
+    for r in reports: print(f"  evidence: {r}")
+    return EXIT_OK if rec and rec.get("status") == "PASS" else EXIT_FAIL
+
 @command("models", "candidates with their gate results and evidence reports; the approved and previous model per environment")(_models_args)
 def cmd_models(args) -> int:
     store = _store(args)
+    if args.action == "show":
+        if not args.model_id: raise ValueError("models show needs a model id: cryptotrader models show crypto_kraken_model_YYYYMMDD_HHMMSS")
+        return _show(store, check_model_id(args.model_id), args.json)
+    if args.model_id: raise ValueError(f"unexpected {args.model_id!r}: did you mean 'models show {args.model_id}'?")
     st = registry_status(store)
     if args.json: print(json.dumps(st, indent=2))
     else: _print_status(st, store)

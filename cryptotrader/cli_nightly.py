@@ -14,12 +14,23 @@ from .config import load_config
 __all__ = ['cmd_nightly']
 
 # %% ../nbs/97_cli_nightly.ipynb #0a6ed8dd
+def _read(p) -> dict | None:
+    try: return json.loads(Path(p).read_text()) if p else None
+    except (OSError, ValueError): return None
+
+def _summary(rec: dict) -> list[str]:
+    from cryptotrader.gates import record_summary
+    return record_summary(rec)
+
 def _nightly_args(p):
     _add_config(p)
     p.add_argument("--as-of", default=None, help="training as-of: a date (YYYY-MM-DD, at the window start) or an ISO time with a zone; default: now")
     p.add_argument("--force", action="store_true", help="run even outside the training window")
     p.add_argument("--data-dir", default=None, help="OHLCV folder (default: the bundled data)")
     p.add_argument("--now", default=None, help="pretend the clock reads this ISO time (replays and tests)")
+    p.add_argument("--shuffle-labels", action="store_true", help="train a CONTROL on shuffled labels, everything else identical (never promotable)")
+    p.add_argument("--seed", type=int, default=None, help="the control's seed (with --shuffle-labels; default 0; its id is the as-of bar + 1 + seed seconds)")
+    p.add_argument("--quiet", action="store_true", help="no step-by-step progress on stderr")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 def _check_data(cfg, data_dir, as_of, clock) -> None:
@@ -45,11 +56,16 @@ def cmd_nightly(args) -> int:
     cfg = load_config(args.config)
     clock = TestClock(args.now) if args.now else LiveClock()
     _check_data(cfg, args.data_dir, args.as_of, clock)   # before papermill starts, not after it fails
-    res = run_nightly(cfg, clock, args.as_of, force=args.force, config_path=args.config, data_dir=args.data_dir)
+    say = None if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    res = run_nightly(cfg, clock, args.as_of, force=args.force, config_path=args.config, data_dir=args.data_dir,
+                      shuffle_labels=args.shuffle_labels, seed=args.seed, progress=say, progress_bar=say is not None and sys.stderr.isatty())
     if args.json: print(json.dumps(res.to_dict(), indent=2, default=str))
     else:
-        print(f"{res.model_id}: {res.status}" + (f" in {res.timings.get('total', 0):.1f} s" if res.timings else ""))
+        print(f"{res.model_id}: {res.status}" + (" (CONTROL: shuffled labels, never promotable)" if res.control else "")
+              + (f" in {res.timings.get('total', 0):.1f} s" if res.timings else ""))
         if res.gates: print("  gates: " + ", ".join(f"{g} {'✓' if ok else '✗'}" for g, ok in res.gates.items()))
+        rec = _read(res.paths.get("validation"))
+        if rec: print("\n".join(_summary(rec)[1:]))
         for k in ("candidate", "validation", "train_html", "validate_html"):
             if res.paths.get(k): print(f"  {k:<13} {res.paths[k]}")
     if res.error: print(f"{res.status.lower()}: {res.error}", file=sys.stderr)

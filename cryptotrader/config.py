@@ -119,10 +119,15 @@ class ExecutionConfig(_Section):
     slippage: SlippageConfig = SlippageConfig()
 
 class GateConfig(_Section):
-    "Thresholds of the four validation gates."
-    min_sharpe: float = 0.5
-    max_drawdown: float = Field(0.15, gt=0, lt=1)
-    max_turnover: float = Field(2.0, gt=0)
+    "Thresholds of the four validation gates (gate 3: held-out traded book; gate 4: turnover against the baseline)."
+    min_sharpe: float = 0.5                              # gate 3: annualised Sharpe of the held-out traded book
+    max_drawdown: float = Field(0.15, gt=0, lt=1)        # gate 3: its max drawdown
+    min_exposure: float = Field(0.05, ge=0, le=1)        # gate 3: it must trade — mean gross exposure (positions / equity)
+    min_trades: int = Field(20, ge=0)                    # gate 3: ... and at least this many fills in the window
+    max_sharpe_shortfall: float = Field(0.0, ge=0)       # gate 3: Sharpe ≥ the baseline's (rules-only book, same window) − this
+    twins: int = Field(20, ge=20)                        # gate 3: shuffled-label twins of the permutation test (N ≥ 20)
+    max_permutation_p: float = Field(0.05, gt=0, lt=1)  # gate 3: (1 + twins with Sharpe ≥ the candidate's) / (N + 1) ≤ this
+    max_turnover: float = Field(2.0, gt=0)               # gate 4: the candidate's turnover ≤ this × the baseline's (same window)
 
 class NightlyConfig(_Section):
     "The nightly papermill pipeline."

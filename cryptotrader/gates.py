@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
@@ -16,21 +16,22 @@ from .clock import Clock, iso_utc, to_utc
 from .config import Config, GateConfig, NAMESPACE
 from .data import Panel
 from .features import FeatureParams, compute_features
-from .backtest import BacktestResult, buy_and_hold, run_backtest, turnover
+from .backtest import BacktestResult, bars_per_day, buy_and_hold, run_backtest
 from .book import TradedBook, simulate_book
 from .engine import VOL_WINDOW, Signals
 from .features import bars_per_year, n_bars, realised_vol
 from .strategies import no_new_longs_in_panic
 from .registry import (MANIFEST, REQUIRED_GATES, candidate_dir, check_model_id, manifest_problems, validation_path,
                                    verify_files, write_validation)
-from .ml import (EVENT_COLUMNS, MLParams, MetaModel, base_book, base_weights, event_matrix, feature_schema, load_model,
-                             regimes_of)
+from .ml import (EVENT_COLUMNS, MLParams, MetaModel, base_book, base_weights, decision_events, event_matrix, feature_schema,
+                             filtered_book, load_model, regimes_of, size_from_proba)
 from .log import get_logger, log_event
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'GateResult', 'not_run', 'gate_integrity', 'metadata_problems', 'current_schema', 'gate_schema',
-           'OOSEvaluation', 'evaluate_oos', 'gate_oos_metrics', 'gate_risk', 'ValidationRecord', 'run_gates',
-           'load_validation_panel', 'shuffled_twins']
+           'OOSContext', 'OOSEvaluation', 'traded_book', 'oos_context', 'evaluate_oos', 'check', 'permutation_p',
+           'probabilistic_sharpe', 'deflated_sharpe', 'gate_oos_metrics', 'gate_risk', 'ValidationRecord', 'gate_table',
+           'record_summary', 'candidates_tried', 'significance', 'run_gates', 'load_validation_panel', 'shuffled_twins']
 
 # %% ../nbs/44_gates.ipynb #26f589c1
 @dataclass(frozen=True)
@@ -146,6 +147,24 @@ def gate_schema(man: Any, panel: Panel, cfg: Config | None = None) -> GateResult
 
 # %% ../nbs/44_gates.ipynb #3be924f7
 @dataclass
+class OOSContext:
+    "Everything about the held-out window that does not depend on the model: features, regimes, bars, the baseline's traded book."
+    features: Any
+    regimes: pd.Series
+    panel: Panel                # the held-out bars (pairs with a bar in the period)
+    full: Panel                 # the same pairs, warm-up included
+    live: list                  # those pairs
+    start: pd.Timestamp
+    end: pd.Timestamp
+    close: pd.DataFrame         # closes of every pair (whole panel)
+    base: dict                  # base strategies' weights (whole panel)
+    events: pd.DataFrame        # their decisions (whole panel)
+    X: np.ndarray               # the model inputs of those decisions
+    baseline: TradedBook        # the rules-only book, traded like the candidate
+    buy_hold: BacktestResult | None
+    universe: Any = None
+
+@dataclass
 class OOSEvaluation:
     "The held-out traded books of a model and its baseline, buy-and-hold (signal book) for reference, with the decisions."
     weights: pd.DataFrame
@@ -154,47 +173,151 @@ class OOSEvaluation:
     buy_hold: BacktestResult | None    # buy-and-hold of the benchmark: a signal-book reference
     events: pd.DataFrame        # held-out decisions with p and size
     panel: Panel                # the held-out bars
+    context: OOSContext | None = None
 
 def _signals(w: pd.DataFrame, panel: Panel, reg: pd.Series, name: str) -> Signals:
     "Weights as the engine's `Signals` (with the service's volatility estimate)."
     vol = realised_vol(panel.close, n_bars(VOL_WINDOW, panel.timeframe), bars_per_year(panel.timeframe))
     return Signals(w.reindex(panel.index).fillna(0.0), reg.reindex(panel.index).fillna("RISK_OFF"), pd.Series(name, index=panel.index), vol)
 
-def evaluate_oos(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe=None) -> OOSEvaluation:
-    "Trade the model-filtered strategy on the metadata's held-out range as the service would (the traded book)."
+def traded_book(cfg: Config, panel: Panel, signals: Signals, universe=None) -> TradedBook:
+    "`book.simulate_book` without the JSONL trade/observation logs (a throw-away ledger: same engine, same numbers, no fsyncs)."
+    import tempfile
+    from cryptotrader.book import book_of, drive, paper_engine
+    from cryptotrader.engine import panel_bars
+    from cryptotrader.ledger import Ledger
+    from cryptotrader.universe import load_universe
+    universe = universe or load_universe(cfg, symbols=panel.symbols)
+    with tempfile.TemporaryDirectory(prefix="gate-book-") as tmp:
+        led = Ledger(Path(tmp) / "book.sqlite", None, commit_every=10_000)
+        try: return book_of(led, panel.timeframe, drive(paper_engine(cfg, universe, led, signals), list(panel_bars(panel))), signals.regime)
+        finally: led.close()
+
+def _pairs(panel: Panel, live: list) -> Panel:
+    return Panel(*(getattr(panel, k)[live] for k in ("open", "high", "low", "close", "volume")), panel.timeframe, panel.report)
+
+def oos_context(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe=None) -> OOSContext:
+    "Features, regimes, base decisions and the rules-only traded book of the metadata's held-out range (computed once per validation)."
     s, e = pd.Timestamp(to_utc(man["oos_range"]["start"])), pd.Timestamp(to_utc(man["oos_range"]["end"]))
     if panel.index[0] >= s or panel.index[-1] < e: raise ValueError(f"the panel ({panel.index[0]} → {panel.index[-1]}) must cover the held-out range {s} → {e} with warm-up before it")
     f = compute_features(panel, model.feature_params)
     reg = regimes_of(f, cfg)
-    bw, ev = model.decisions(f, panel, reg)
-    w = no_new_longs_in_panic(model.weights(f, panel, reg).reindex(panel.index).fillna(0.0), reg)
+    bw = base_weights(f, panel, model.params)
+    ev = decision_events(bw, model.params.recheck)
+    X = event_matrix(f, reg, ev, model.params).to_numpy(float)
     oos = panel.slice(s, e)
-    live = [c for c in oos.symbols if oos.close[c].notna().any()]   # pairs with no bar in the period cannot be traded (and
-    if len(live) < len(oos.symbols):                                  # would make vectorbt's portfolio value NaN)
-        oos = Panel(*(getattr(oos, k)[live] for k in ("open", "high", "low", "close", "volume")), oos.timeframe, oos.report)
-    full = Panel(*(getattr(panel, k)[live] for k in ("open", "high", "low", "close", "volume")), panel.timeframe, panel.report)
-    res = simulate_book(cfg, oos, _signals(w[live], full, reg, "ml_filtered"), universe)
-    base = simulate_book(cfg, oos, _signals(base_book(bw, panel.close)[live], full, reg, "rules_only"), universe)
+    live = [c for c in oos.symbols if oos.close[c].notna().any()]   # pairs with no bar in the period cannot be traded
+    oos, full = _pairs(oos, live), _pairs(panel, live)
+    base = traded_book(cfg, oos, _signals(base_book(bw, panel.close)[live], full, reg, "rules_only"), universe)
     bench = cfg.universe.benchmark
     bh = run_backtest(buy_and_hold(oos, bench), oos, universe, cfg) if bench in oos.symbols else None
-    return OOSEvaluation(w.loc[s:e, live], res, base, bh, ev[(ev.timestamp >= s) & (ev.timestamp <= e)].reset_index(drop=True), oos)
+    return OOSContext(f, reg, oos, full, live, s, e, panel.close, bw, ev, X, base, bh, universe)
 
-def gate_oos_metrics(metrics: dict, gates: GateConfig) -> GateResult:
-    "Sharpe ≥ `gates.min_sharpe` and max drawdown ≤ `gates.max_drawdown` on the held-out traded book."
-    sh, dd = float(metrics["sharpe"]), float(metrics["max_drawdown"])
-    ok_s, ok_d = sh >= gates.min_sharpe, dd <= gates.max_drawdown
-    why = [f"Sharpe {sh:.2f} {'≥' if ok_s else '<'} {gates.min_sharpe}", f"max drawdown {dd:.1%} {'≤' if ok_d else '>'} {gates.max_drawdown:.0%}",
-           f"total return {metrics.get('total_return', float('nan')):+.1%}, {metrics.get('trades', 0)} fills, "
-           f"exposure {metrics.get('exposure', float('nan')):.0%} (traded book)"]
-    return GateResult("oos_metrics", ok_s and ok_d, {"sharpe": sh, "max_drawdown": dd},
-                      {"min_sharpe": gates.min_sharpe, "max_drawdown": gates.max_drawdown}, "; ".join(why))
+def _book(estimator, model: MetaModel, ctx: OOSContext, cfg: Config) -> tuple[pd.DataFrame, TradedBook, pd.DataFrame]:
+    "(held-out weights, traded book, decisions) of `estimator` with the model's parameters, in `ctx`'s window."
+    p = model.params
+    ev = ctx.events.copy()
+    ev["p"] = estimator.predict_proba(ctx.X)[:, 1] if len(ev) else np.zeros(0)
+    ev["size"] = size_from_proba(ev["p"], p.threshold, p.min_size)
+    w = no_new_longs_in_panic(filtered_book(ctx.base, ev, ctx.close).reindex(ctx.close.index).fillna(0.0), ctx.regimes)
+    res = traded_book(cfg, ctx.panel, _signals(w[ctx.live], ctx.full, ctx.regimes, "ml_filtered"), ctx.universe)
+    return w.loc[ctx.start:ctx.end, ctx.live], res, ev[(ev.timestamp >= ctx.start) & (ev.timestamp <= ctx.end)].reset_index(drop=True)
 
-def gate_risk(weights: pd.DataFrame, close: pd.DataFrame, timeframe: str, gates: GateConfig) -> GateResult:
-    "Turnover (`backtest.turnover`: average daily one-way) ≤ `gates.max_turnover`."
-    to = turnover(weights, close, timeframe)
-    ok = to <= gates.max_turnover
-    return GateResult("risk", ok, to, gates.max_turnover,
-                      f"turnover {to:.3f}/day {'≤' if ok else '>'} {gates.max_turnover} (average daily one-way, ½·Σ|Δw| per day)")
+def evaluate_oos(model: MetaModel, man: dict, panel: Panel, cfg: Config, universe=None, ctx: OOSContext | None = None) -> OOSEvaluation:
+    "Trade the model-filtered strategy on the metadata's held-out range as the service would (the traded book)."
+    ctx = ctx or oos_context(model, man, panel, cfg, universe)
+    w, res, ev = _book(model.estimator, model, ctx, cfg)
+    return OOSEvaluation(w, res, ctx.baseline, ctx.buy_hold, ev, ctx.panel, ctx)
+
+
+# %% ../nbs/44_gates.ipynb #0ff078c0
+def check(name: str, value: float, op: str, threshold: float, fmt: str = "{:.2f}", note: str = "") -> dict:
+    "One sub-check of a gate: its number, the comparison, its threshold, the verdict and a sentence saying so."
+    v = float(value) if value is not None else float("nan")
+    ok = bool(math.isfinite(v) and {"≥": v >= threshold, "≤": v <= threshold}[op])
+    shown = "n/a" if not math.isfinite(v) else fmt.format(v)
+    return {"check": name, "value": v, "op": op, "threshold": threshold, "passed": ok, "shown": shown, "limit": f"{op} {fmt.format(threshold)}",
+            "text": f"{name} {shown} {op if ok else {'≥': '<', '≤': '>'}[op]} {fmt.format(threshold)}" + (f" ({note})" if note else "")}
+
+def _sh(x) -> float:
+    "A Sharpe ratio, 0 for a book that never moved (NaN)."
+    x = float(x) if x is not None else float("nan")
+    return x if math.isfinite(x) else 0.0
+
+def permutation_p(candidate: float, twins) -> float:
+    "(1 + twins whose Sharpe ≥ the candidate's) / (N + 1): the chance that noise does at least as well."
+    t = np.array([_sh(x) for x in twins], float)
+    return float((1 + (t >= _sh(candidate)).sum()) / (len(t) + 1))
+
+
+# %% ../nbs/44_gates.ipynb #a1e4b7ff
+def probabilistic_sharpe(returns: pd.Series, benchmark: float = 0.0) -> float:
+    "P(true per-bar Sharpe > `benchmark`) given the sample's length, skew and kurtosis (Bailey & López de Prado, 2012)."
+    from scipy.stats import kurtosis, norm, skew
+    r = pd.Series(returns, dtype=float).dropna().to_numpy()
+    if len(r) < 3 or r.std(ddof=1) == 0: return float("nan")
+    sr = r.mean() / r.std(ddof=1)
+    g3, g4 = skew(r), kurtosis(r, fisher=False)
+    den = 1 - g3 * sr + (g4 - 1) / 4 * sr ** 2
+    return float(norm.cdf((sr - benchmark) * math.sqrt(len(r) - 1) / math.sqrt(max(den, 1e-12))))
+
+def deflated_sharpe(returns: pd.Series, trials: int, trial_sharpes) -> tuple[float, float]:
+    "(deflated Sharpe ratio, the per-bar Sharpe that `trials` tries of noise reach by luck) — the PSR against that bar."
+    from scipy.stats import norm
+    v = float(np.var(np.asarray(trial_sharpes, float), ddof=1)) if len(trial_sharpes) > 1 else 0.0
+    if trials < 2 or v == 0: return probabilistic_sharpe(returns), 0.0
+    g = 0.5772156649015329
+    sr0 = math.sqrt(v) * ((1 - g) * norm.ppf(1 - 1 / trials) + g * norm.ppf(1 - 1 / (trials * math.e)))
+    return probabilistic_sharpe(returns, sr0), float(sr0)
+
+
+# %% ../nbs/44_gates.ipynb #daf0fa06
+def gate_oos_metrics(metrics: dict,               # the candidate's held-out traded book (`TradedBook.metrics`)
+                     gates: GateConfig,
+                     baseline: dict | None = None,  # the rules-only book's metrics on the same window
+                     twins: list | None = None,     # held-out Sharpe of the shuffled-label twins
+                     significance: dict | None = None,  # PSR/DSR (reported, not a check)
+                     ) -> GateResult:
+    "Gate 3: Sharpe and drawdown; it trades; not worse than the baseline; it beats its shuffled-label twins (permutation test)."
+    sh, dd = _sh(metrics["sharpe"]), float(metrics["max_drawdown"])
+    bsh = _sh(baseline["sharpe"]) if baseline else float("nan")
+    n = len(twins) if twins is not None else 0
+    p = permutation_p(sh, twins) if n else float("nan")
+    checks = [check("Sharpe", sh, "≥", gates.min_sharpe),
+              check("max drawdown", dd, "≤", gates.max_drawdown, "{:.1%}"),
+              check("mean exposure", metrics.get("exposure"), "≥", gates.min_exposure, "{:.1%}"),
+              check("fills", metrics.get("trades"), "≥", gates.min_trades, "{:.0f}"),
+              check("Sharpe − baseline Sharpe", sh - bsh, "≥", -gates.max_sharpe_shortfall or 0.0, "{:+.2f}",
+                    f"rules-only book {bsh:.2f}" if baseline else "no baseline"),
+              check("permutation p", p if n >= gates.twins else float("nan"), "≤", gates.max_permutation_p, "{:.3f}",
+                    f"beats {int(sum(_sh(t) < sh for t in twins or []))} of {n} shuffled-label twins" + ("" if n >= gates.twins else f"; needs ≥ {gates.twins}"))]
+    reported = []
+    if significance: reported = [{"check": "probabilistic Sharpe (PSR > 0)", "shown": f"{significance['psr']:.2f}"},
+                                 {"check": f"deflated Sharpe ({significance['trials']} candidate(s) tried)", "shown": f"{significance['dsr']:.2f}"}]
+    value = {"sharpe": sh, "max_drawdown": dd, "exposure": metrics.get("exposure"), "trades": metrics.get("trades"), "baseline_sharpe": bsh, "permutation_p": p}
+    thr = {"min_sharpe": gates.min_sharpe, "max_drawdown": gates.max_drawdown, "min_exposure": gates.min_exposure, "min_trades": gates.min_trades,
+           "max_sharpe_shortfall": gates.max_sharpe_shortfall, "max_permutation_p": gates.max_permutation_p, "twins": gates.twins}
+    detail = "; ".join(c["text"] for c in checks) + "".join(f"; {r['check']} {r['shown']}" for r in reported)
+    return GateResult("oos_metrics", all(c["passed"] for c in checks), value, thr, detail,
+                      {"checks": checks, "reported": reported, **({"significance": significance} if significance else {})})
+
+def gate_risk(metrics: dict,      # the candidate's held-out traded book
+              baseline: dict,     # the rules-only book on the same window
+              gates: GateConfig,
+              days: float,        # length of the window, in days
+              ) -> GateResult:
+    "Gate 4: the candidate's turnover over the window ≤ `gates.max_turnover` × the baseline's; annualised turnover and fee drag beside it."
+    to, tb = float(metrics["turnover"]), float(baseline["turnover"])
+    ratio = to / tb if tb > 0 else (1.0 if to == 0 else float("inf"))
+    c = check("turnover ÷ baseline turnover", ratio, "≤", gates.max_turnover, "{:.2f}×", f"{to * 365:.1f}× vs {tb * 365:.1f}× equity a year, one-way")
+    drag = lambda m: float(m.get("fees", 0.0)) / float(m.get("starting_equity") or 1.0) * 365 / max(days, 1e-9)
+    reported = [{"check": "annualised turnover (one-way, × equity)", "shown": f"{to * 365:.1f}× (baseline {tb * 365:.1f}×)"},
+                {"check": "fee drag (fees ÷ starting equity, annualised)", "shown": f"{drag(metrics):.2%} (baseline {drag(baseline):.2%})"}]
+    return GateResult("risk", c["passed"], {"turnover_ratio": ratio, "turnover_per_year": to * 365, "baseline_turnover_per_year": tb * 365,
+                                            "fee_drag_per_year": drag(metrics), "baseline_fee_drag_per_year": drag(baseline)},
+                      {"max_turnover_ratio": gates.max_turnover}, c["text"] + "; " + "; ".join(f"{r['check']} {r['shown']}" for r in reported),
+                      {"checks": [c], "reported": reported})
+
 
 # %% ../nbs/44_gates.ipynb #62b4a856
 @dataclass
@@ -207,25 +330,64 @@ class ValidationRecord:
     evaluation: OOSEvaluation | None = None
     manifest: dict | None = None
     path: Path | None = None
+    twins: pd.DataFrame | None = None   # the shuffled-label twins' held-out metrics
 
     @property
     def status(self) -> str: return "PASS" if self.passed else "FAIL"
     def table(self) -> pd.DataFrame:
-        "One row per gate: passed, value, threshold, detail."
-        return pd.DataFrame([{"gate": g.name, "passed": g.passed, "value": json.dumps(_jsonable(g.value)) if isinstance(g.value, dict) else g.value,
-                              "threshold": json.dumps(g.threshold) if isinstance(g.threshold, dict) else g.threshold, "detail": g.detail}
-                             for g in self.gates.values()]).set_index("gate")
+        "One row per sub-check (gates 3–4) or gate (1–2): ✓/✗, the number, its threshold; reported figures with no verdict."
+        return gate_table(self.record.get("gates") or {k: g.to_dict() for k, g in self.gates.items()})
 
-def _write_fail_record(store: ArtifactStore, model_id: str, gates: dict, clock: Clock | None) -> dict:
-    "A FAIL record for a candidate whose metadata the registry cannot read (and no `.ready`)."
-    rec = {"model_id": model_id, "status": "FAIL", "passed": False, "gates": gates, "model_sha256": None, "files": None,
-           "manifest_sha256": None, "validated_at": iso_utc(clock.now()) if clock else None}
-    rp = validation_path(store, model_id, ready=True)
-    if rp.exists(): rp.unlink(); fsync_dir(rp.parent)
-    atomic_write(validation_path(store, model_id), json.dumps(rec, indent=2, sort_keys=True, default=str) + "\n")
-    return rec
+def gate_table(gates: dict) -> pd.DataFrame:
+    "The gate table of a validation record's `gates` (as stored): gate, check, result, value, threshold."
+    rows = []
+    for name, g in gates.items():
+        if g.get("checks"):
+            rows += [{"gate": name, "check": c["check"], "result": "✓" if c["passed"] else "✗", "value": _shown(c),
+                      "threshold": f"{c['op']} {c['threshold']}" if "limit" not in c else c["limit"]} for c in g["checks"]]
+            rows += [{"gate": name, "check": r["check"], "result": "reported", "value": r["shown"], "threshold": ""} for r in g.get("reported", [])]
+        else:
+            rows.append({"gate": name, "check": g.get("detail", "")[:90], "result": "✓" if g.get("passed") else "✗",
+                         "value": "" if g.get("value") is None else str(g["value"]), "threshold": "" if g.get("threshold") is None else str(g["threshold"])})
+    return pd.DataFrame(rows, columns=["gate", "check", "result", "value", "threshold"]).set_index(["gate", "check"])
+
+def record_summary(rec: dict, man: dict | None = None) -> list[str]:
+    "A validation record as terminal lines: the verdict, every gate, each sub-check with its number and threshold, what is reported."
+    ctl = " — CONTROL (shuffled labels): never promotable" if (man or {}).get("control") else ""
+    out = [f"{rec.get('model_id')}: {rec.get('status')}{ctl}" + (f"  (validated {rec['validated_at']})" if rec.get("validated_at") else "")]
+    gates = rec.get("gates") or {}
+    for name in [*(g for g in REQUIRED_GATES if g in gates), *(g for g in gates if g not in REQUIRED_GATES)]:
+        g = gates[name]
+        mark = "✓" if g.get("passed") else "✗"
+        if g.get("checks"):
+            out.append(f"  {mark} {name}")
+            out += [f"      {'✓' if c['passed'] else '✗'} {c['text']}" for c in g["checks"]]
+            out += [f"        · {r['check']}: {r['shown']}" for r in g.get("reported", [])]
+        else: out.append(f"  {mark} {name:<12} {g.get('detail', '')}")
+    return out
+
+def _shown(c: dict) -> str:
+    return c.get("shown") or ("n/a" if c.get("value") is None else f"{c['value']:.4g}")
+
 
 # %% ../nbs/44_gates.ipynb #87db04f0
+def candidates_tried(store: ArtifactStore) -> int:
+    "How many candidates (not controls) the store has trained: the number of trials a deflated Sharpe accounts for."
+    root, n = store.resolve("candidates"), 0
+    for d in (root.iterdir() if root.is_dir() else []):
+        man, err = _read_json(d / MANIFEST)
+        n += bool(not err and isinstance(man, dict) and not man.get("control"))
+    return max(n, 1)
+
+def significance(book: TradedBook, twins: pd.DataFrame, trials: int) -> dict:
+    "Probabilistic and deflated Sharpe of the held-out book (per-bar returns; trials' spread from the twins)."
+    r = book.equity.pct_change().dropna()
+    per_bar = math.sqrt(bars_per_year(book.timeframe))
+    tw = [_sh(x) / per_bar for x in twins["sharpe"]] if twins is not None and len(twins) else []
+    dsr, sr0 = deflated_sharpe(r, trials, tw)
+    return {"psr": probabilistic_sharpe(r), "dsr": dsr, "trials": int(trials), "sharpe_per_bar": float(r.mean() / r.std()) if r.std() > 0 else 0.0,
+            "luck_sharpe_per_bar": sr0, "bars": int(len(r))}
+
 def run_gates(store: ArtifactStore,   # the artifact store of this namespace
               model_id: str,          # the candidate to validate
               cfg: Config,            # thresholds from cfg.gates; fees, slippage, benchmark
@@ -233,7 +395,8 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
               clock: Clock | None = None,  # stamps validated_at
               write: bool = True,     # record validations/<id>.json (+ .ready on PASS)
               universe=None,
-              twins: int = 0,         # also refit this many shuffled-label twins and store their held-out Sharpe (evidence, not a gate)
+              twins: int | None = None,     # shuffled-label twins of the permutation test (default `cfg.gates.twins`; fewer fails it)
+              progress: Callable | None = None,  # e.g. tqdm, wrapped around the twins
               ) -> ValidationRecord:
     "Run the four gates in order and record the verdict; gates 3–4 run only if 1–2 passed."
     check_model_id(model_id)
@@ -241,20 +404,18 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
     g1 = gate_integrity(d)
     man, err = _read_json(d / MANIFEST)
     g2 = gate_schema(man, panel, cfg) if not err else GateResult("schema", False, None, "required fields + current feature schema", err)
-    ev = None
+    ev = tw = None
     if g1.passed and g2.passed:
         try:
             model = load_model(d, cfg)
             ev = evaluate_oos(model, man, panel, cfg, universe)
-            g3 = gate_oos_metrics(ev.result.metrics, cfg.gates)
-            g3 = GateResult(g3.name, g3.passed, g3.value, g3.threshold, g3.detail,
-                            {"metrics": ev.result.metrics, "baseline": ev.baseline.metrics, "buy_and_hold": ev.buy_hold.metrics if ev.buy_hold else None,
-                             "period": man["oos_range"]})
-            if twins:
-                tw = shuffled_twins(store, model_id, cfg, panel, n=twins, seed=model.params.seed)
-                g3.extra["shuffled_twins"] = {"n": int(twins), "sharpe": [float(x) for x in tw.sharpe], "candidate_above": int((tw.sharpe < g3.value["sharpe"]).sum()),
-                                              "would_pass": int(((tw.sharpe >= cfg.gates.min_sharpe) & (tw.max_drawdown <= cfg.gates.max_drawdown)).sum())}
-            g4 = gate_risk(ev.weights, ev.panel.close, ev.panel.timeframe, cfg.gates)
+            tw = shuffled_twins(store, model_id, cfg, panel, n=cfg.gates.twins if twins is None else twins, seed=model.params.seed, ctx=ev.context, progress=progress)
+            sig = significance(ev.result, tw, candidates_tried(store))
+            g3 = gate_oos_metrics(ev.result.metrics, cfg.gates, ev.baseline.metrics, list(tw.sharpe), sig)
+            g3.extra.update({"metrics": ev.result.metrics, "baseline": ev.baseline.metrics, "buy_and_hold": ev.buy_hold.metrics if ev.buy_hold else None,
+                             "period": man["oos_range"], "shuffled_twins": {"n": int(len(tw)), "sharpe": [float(x) for x in tw.sharpe],
+                             "candidate_above": int((tw.sharpe.map(_sh) < g3.value["sharpe"]).sum())}})
+            g4 = gate_risk(ev.result.metrics, ev.baseline.metrics, cfg.gates, len(ev.result.equity) / bars_per_day(ev.panel.timeframe))
         except (IntegrityError, ValueError, KeyError) as e:
             g3, g4 = not_run("oos_metrics", f"{type(e).__name__}: {e}"), not_run("risk", "the held-out evaluation failed")
     else:
@@ -268,7 +429,8 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
         except (FileNotFoundError, IntegrityError): rec = _write_fail_record(store, model_id, rec["gates"], clock)
         path = validation_path(store, model_id)
     log_event(get_logger("gates"), "candidate_validated", model_id=model_id, status=rec["status"], **{k: g.passed for k, g in gates.items()})
-    return ValidationRecord(model_id, passed, gates, rec, ev, man if isinstance(man, dict) else None, path)
+    return ValidationRecord(model_id, passed, gates, rec, ev, man if isinstance(man, dict) else None, path, tw)
+
 
 # %% ../nbs/44_gates.ipynb #0fdbbddc
 def load_validation_panel(man: dict, data_dir: str | Path | None = None) -> Panel:
@@ -277,22 +439,25 @@ def load_validation_panel(man: dict, data_dir: str | Path | None = None) -> Pane
     return load_panel(man["pairs"], man["timeframe"], data_dir, start=man["panel_range"]["start"], end=man["panel_range"]["end"])
 
 # %% ../nbs/44_gates.ipynb #528450cb
-def shuffled_twins(store: ArtifactStore, model_id: str, cfg: Config, panel: Panel, n: int = 5, seed: int = 0) -> pd.DataFrame:
-    "Held-out metrics of `n` copies of the candidate refitted on permuted training labels (one row each)."
+def shuffled_twins(store: ArtifactStore, model_id: str, cfg: Config, panel: Panel, n: int = 20, seed: int = 0,
+                   ctx: OOSContext | None = None,       # the validation's held-out context (computed if not given)
+                   progress: Callable | None = None) -> pd.DataFrame:
+    "Held-out traded-book metrics of `n` copies of the candidate refitted on permuted training labels (one row each)."
     import gzip, io
     from cryptotrader.ml import EVENTS_FILE, make_estimator
     d = candidate_dir(store, model_id)
     model, man = load_model(d, cfg), json.loads((d / MANIFEST).read_text())
+    ctx = ctx or oos_context(model, man, panel, cfg)
     ev = pd.read_csv(io.BytesIO(gzip.decompress((d / EVENTS_FILE).read_bytes())))
     ev = ev[ev["in_training"].astype(bool) & ev["y"].notna()].copy()
     ev["timestamp"] = pd.to_datetime(ev["timestamp"], utc=True)
     ev["i"] = panel.index.get_indexer(ev["timestamp"])
     ev = ev[ev["i"] >= 0]
-    f = compute_features(panel, model.feature_params)
-    X = event_matrix(f, regimes_of(f, cfg), ev[EVENT_COLUMNS], model.params).to_numpy(float)
-    rng, rows = np.random.default_rng(seed), []
-    for k in range(n):
-        twin = MetaModel(make_estimator(model.params).fit(X, rng.permutation(ev["y"].to_numpy())), model.params, model.feature_params, cfg)
-        m = evaluate_oos(twin, man, panel, cfg).result.metrics
-        rows.append({"twin": k, **{c: m[c] for c in ("sharpe", "max_drawdown", "total_return", "exposure", "trades")}})
-    return pd.DataFrame(rows).set_index("twin")
+    X = event_matrix(ctx.features, ctx.regimes, ev[EVENT_COLUMNS], model.params).to_numpy(float)
+    rng, rows, y = np.random.default_rng(seed), [], ev["y"].to_numpy()
+    for k in (progress or (lambda it, **kw: it))(range(n), desc="shuffled-label twins"):
+        _, book, _ = _book(make_estimator(model.params).fit(X, rng.permutation(y)), model, ctx, cfg)
+        m = book.metrics
+        rows.append({"twin": k, **{c: m[c] for c in ("sharpe", "max_drawdown", "total_return", "exposure", "trades", "turnover")}})
+    return pd.DataFrame(rows, columns=["twin", "sharpe", "max_drawdown", "total_return", "exposure", "trades", "turnover"]).set_index("twin")
+

@@ -30,9 +30,10 @@ __all__ = ['EVENT_COLUMNS', 'TRADE_COLUMNS', 'TRUSTED_TYPES', 'MODEL_FILE', 'SCH
            'event_matrix', 'model_inputs', 'triple_barrier', 'read_jsonl_days', 'recorded_trades',
            'recorded_observations', 'recorded_events', 'realised_costs', 'cost_hurdle', 'write_demo_logs',
            'UntrustedModel', 'make_estimator', 'model_bytes', 'load_estimator', 'size_from_proba', 'MetaModel',
-           'MLFilteredParams', 'MLFiltered', 'register_ml_filtered', 'fold_metrics', 'walk_forward_predict',
-           'git_commit', 'model_id_for', 'data_hashes', 'Window', 'training_window', 'TrainResult', 'train_candidate',
-           'read_candidate_manifest', 'load_model', 'load_approved_model']
+           'filtered_book', 'MLFilteredParams', 'MLFiltered', 'register_ml_filtered', 'fold_metrics',
+           'walk_forward_predict', 'git_commit', 'model_id_for', 'control_model_id', 'data_hashes', 'Window',
+           'training_window', 'TrainResult', 'train_candidate', 'read_candidate_manifest', 'load_model',
+           'load_approved_model']
 
 # %% ../nbs/42_ml.ipynb #b6818933
 class MLParams(BaseModel):
@@ -215,24 +216,34 @@ def recorded_observations(paths: DataPaths, start=None, end=None) -> pd.DataFram
     return df[df.index.notna()].sort_index()
 
 # %% ../nbs/42_ml.ipynb #a421688a
-def recorded_events(trades: pd.DataFrame, observations: pd.DataFrame, panel: Panel) -> pd.DataFrame:
-    "Events from the service's buys and from observed flat→held target weights, on the panel's bars."
+def _names(active, strategies) -> list[str]:
+    "The strategies in an engine's `active` field ('a+b'), kept only if they are among `strategies` (None: all)."
+    names = [n for n in str(active or "").split("+") if n]
+    return names if strategies is None else [n for n in names if n in strategies]
+
+def recorded_events(trades: pd.DataFrame, observations: pd.DataFrame, panel: Panel,
+                    strategies: Iterable[str] | None = None) -> pd.DataFrame:   # the model's base strategies (None: keep every name)
+    "Events from the service's buys and from observed flat→held target weights, one per active strategy, on the panel's bars."
     idx, rows = panel.close.index, []
+    strategies = None if strategies is None else set(strategies)
     tf = timeframe_delta(panel.timeframe)
     if len(trades):
         b = trades[trades["side"].astype(str).str.lower() == "buy"]
         bar = b["bar_ts"].fillna(b["ts"].dt.floor(tf) - tf)
-        for t, s, st in zip(bar, b["symbol"], b["strategy"].fillna("recorded")):
-            if s in panel.close.columns and t in idx: rows.append((idx.get_loc(t), s, str(st), "recorded"))
-    if "weights" in observations.columns:
-        w = pd.DataFrame([d if isinstance(d, dict) else {} for d in observations["weights"]], index=observations.index).astype(float)
-        w = w.groupby(level=0).last().reindex(columns=[c for c in w.columns if c in panel.close.columns])
+        for t, s, st in zip(bar, b["symbol"], b["strategy"].fillna("")):
+            if s in panel.close.columns and t in idx: rows += [(idx.get_loc(t), s, n, "recorded") for n in _names(st, strategies)]
+    col = "target" if "target" in observations.columns else "weights" if "weights" in observations.columns else None
+    if col:
+        obs = observations[~observations.index.duplicated(keep="last")]
+        w = pd.DataFrame([d if isinstance(d, dict) else {} for d in obs[col]], index=obs.index).astype(float)
+        w = w.reindex(columns=[c for c in w.columns if c in panel.close.columns])
         held = w.fillna(0) > 0
         entry = held & ~held.shift(1, fill_value=False)
+        active = obs["active"] if "active" in obs.columns else pd.Series("", index=obs.index)
         for t, s in zip(*np.nonzero(entry.to_numpy())):
             ts = entry.index[t]
-            if ts in idx: rows.append((idx.get_loc(ts), entry.columns[s], "observed", "recorded"))
-    ev = pd.DataFrame(rows, columns=["i", "symbol", "strategy", "kind"])
+            if ts in idx: rows += [(idx.get_loc(ts), entry.columns[s], n, "recorded") for n in _names(active.iloc[t], strategies)]
+    ev = pd.DataFrame(rows, columns=["i", "symbol", "strategy", "kind"]).drop_duplicates(["i", "symbol", "strategy"])
     ev["i"] = ev["i"].astype(np.int64)
     ev.insert(1, "timestamp", idx[ev["i"].to_numpy()] if len(ev) else pd.DatetimeIndex([], tz="UTC"))
     return ev[EVENT_COLUMNS]
@@ -269,7 +280,7 @@ def write_demo_logs(paths: DataPaths, panel: Panel, day: str, strategy: str = "t
                 "price": f"{px:.2f}", "fee": f"{px * 0.01 * 0.004:.6f}", "fee_currency": "USD", "liquidity": "taker",
                 "ts": iso_utc(t + pd.Timedelta(seconds=5)), "strategy": strategy, "bar_ts": iso_utc(t - pd.Timedelta("1h"))}
         logs.append_line(f"trades/{day}.jsonl", json.dumps(fill)); n += 1
-        logs.append_line(f"observations/{day}.jsonl", json.dumps({"bar_ts": iso_utc(t), "regime": "RISK_ON", "weights": {s: 0.25}}))
+        logs.append_line(f"observations/{day}.jsonl", json.dumps({"bar_ts": iso_utc(t), "regime": "RISK_ON", "active": strategy, "target": {s: 0.25}}))
     return n
 
 # %% ../nbs/42_ml.ipynb #6bbfbdbb
@@ -338,14 +349,18 @@ class MetaModel:
     def weights(self, features: Features, panel: Panel, regimes: pd.Series | None = None) -> pd.DataFrame:
         "The ML-filtered book (index × symbols, long-only, rows ≤ 1, causal)."
         bw, ev = self.decisions(features, panel, regimes)
-        book = 0
-        for s, w in bw.items():
-            e = ev[ev["strategy"] == s]
-            scale = np.full(w.shape, np.nan)
-            scale[e["i"].to_numpy(), [w.columns.get_loc(c) for c in e["symbol"]]] = e["size"].to_numpy()
-            scale = pd.DataFrame(scale, index=w.index, columns=w.columns).ffill().fillna(0.0)
-            book = book + w * scale.where(w > 0, 0.0)
-        return finalize_weights(book / len(bw), panel.close)
+        return filtered_book(bw, ev, panel.close)
+
+def filtered_book(bw: dict[str, pd.DataFrame], ev: pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
+    "The base strategies' weights scaled by each decision's `size` (held until the next decision), in equal sleeves."
+    book = 0
+    for s, w in bw.items():
+        e = ev[ev["strategy"] == s]
+        scale = np.full(w.shape, np.nan)
+        scale[e["i"].to_numpy(), [w.columns.get_loc(c) for c in e["symbol"]]] = e["size"].to_numpy()
+        scale = pd.DataFrame(scale, index=w.index, columns=w.columns).ffill().fillna(0.0)
+        book = book + w * scale.where(w > 0, 0.0)
+    return finalize_weights(book / len(bw), close)
 
 # %% ../nbs/42_ml.ipynb #014c193a
 class MLFilteredParams(StrategyParams):
@@ -410,6 +425,11 @@ def model_id_for(as_of) -> str:
     "`crypto_kraken_model_YYYYMMDD_HHMMSS` of the injected as-of time (never the wall clock)."
     return check_model_id("crypto_kraken_model_" + to_utc(as_of).strftime("%Y%m%d_%H%M%S"))
 
+def control_model_id(as_of, seed: int, timeframe: str = "1h") -> str:
+    "The id of the shuffled-label control with `seed` at `as_of`: its bar's open time + 1 + `seed` seconds (same window, its own id)."
+    if not 0 <= int(seed) < 3599: raise ValueError(f"a control's seed must be in 0…3598, got {seed}")
+    return model_id_for(pd.Timestamp(to_utc(as_of)).floor(timeframe_delta(timeframe)) + pd.Timedelta(seconds=1 + int(seed)))
+
 def data_hashes(panel: Panel, data_dir: Path | None = None) -> dict:
     "SHA-256 of each source file and of the loaded panel's values."
     d = Path(data_dir) if data_dir is not None else BUNDLED_DATA / "ohlcv"
@@ -471,7 +491,8 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
                     data_dir: str | Path | None = None,   # OHLCV folder (default: the bundled data)
                     paths: DataPaths | None = None,       # where the service's logs are (default: the config's data root)
                     progress: Callable | None = None,     # e.g. tqdm, wrapped around the steps
-                    shuffle_labels: bool = False,         # train on permuted labels (for the gate honesty tests)
+                    shuffle_labels: bool = False,         # train on permuted labels: a control, never promotable
+                    model_id: str | None = None,          # default: `model_id_for(as_of)` (a control: `control_model_id`)
                     ) -> TrainResult:
     "Train a meta-labelling candidate on the window ending at `as_of` and write it to `candidates/<model_id>/`."
     T, t0 = {}, time.perf_counter()
@@ -482,19 +503,23 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
     paths = paths or data_paths(cfg)
     pairs, timeframe = list(pairs or cfg.universe.pairs), timeframe or cfg.timeframe
     lookback_days = int(lookback_days or cfg.nightly.lookback_days)
-    model_id = model_id_for(as_of)
+    model_id = check_model_id(model_id) if model_id else model_id_for(as_of)
     steps = iter((progress or _noop)(["data", "features", "events", "labels", "walk-forward", "fit", "causality", "save"], desc=model_id))
     next(steps)
     win = training_window(as_of, lookback_days, params, timeframe)
     panel = _load(cfg, pairs, timeframe, win, data_dir)
     win = training_window(as_of, lookback_days, params, timeframe, data_end=panel.index[-1])
     panel = panel.slice(win.load_start, win.end)
-    trades = recorded_trades(paths, win.start, win.end); obs = recorded_observations(paths, win.start, win.end)
+    cutoff = win.oos_start - (params.horizon + params.embargo) * timeframe_delta(timeframe)   # nothing recorded from here on is read
+    trades = recorded_trades(paths, win.start, cutoff); obs = recorded_observations(paths, win.start, cutoff)
+    trades, obs = trades[trades["ts"] < cutoff].reset_index(drop=True), obs[obs.index < cutoff]
     lap("data"); next(steps)
     feats = compute_features(panel); regs = regimes_of(feats, cfg); lap("features"); next(steps)
     bw = base_weights(feats, panel, params)
     ev = decision_events(bw, params.recheck).assign(source="rules")
-    rec = recorded_events(trades, obs, panel).assign(source="recorded")
+    rec = recorded_events(trades, obs, panel, params.base_strategies).assign(source="recorded")
+    key = lambda f: list(zip(f["i"], f["symbol"], f["strategy"]))
+    ev.loc[pd.Index(key(ev)).isin(key(rec)), "source"] = "recorded"     # a rule decision the service also recorded
     ev = pd.concat([ev, rec], ignore_index=True).drop_duplicates(["i", "symbol", "strategy"]).sort_values(["i", "symbol"], kind="stable").reset_index(drop=True)
     ev = ev[ev["timestamp"] >= win.start].reset_index(drop=True)
     Xall = event_matrix(feats, regs, ev, params); lap("events"); next(steps)
@@ -545,9 +570,12 @@ def train_candidate(cfg: Config,                  # the environment (pairs, time
         data_hashes=data_hashes(panel, data_dir), data_dir=str(data_dir) if data_dir else "bundled",
         package_version=cryptotrader.__version__, git_commit=git_commit(),
         versions={"python": platform.python_version(), "scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__, "pandas": pd.__version__},
-        params=json.loads(params.model_dump_json()), seed=params.seed, shuffle_labels=bool(shuffle_labels),
+        params=json.loads(params.model_dump_json()), seed=params.seed, shuffle_labels=bool(shuffle_labels), control=bool(shuffle_labels),
         metrics={"walk_forward": m_cv, "in_sample": m_in, "oos_events": m_oos, "folds": len([f for f in folds if not f.get("skipped")])},
-        recorded={"trades": int(len(trades)), "observations": int(len(obs)), "events": int((ev["source"] == "recorded").sum()), "costs": costs, "cost_hurdle": hurdle},
+        recorded={"trades": int(len(trades)), "observations": int(len(obs)), "events": int((ev["source"] == "recorded").sum()),
+                  "events_from_trades": int((fit & (ev["source"] == "recorded").to_numpy()).sum()), "read_before": iso_utc(cutoff),
+                  "costs": costs, "cost_hurdle": hurdle},
+        events_from_trades=int((fit & (ev["source"] == "recorded").to_numpy()).sum()),
         causality={"n_cuts": causal.n_cuts, "n_values": causal.n_values},
         events={"total": int(len(ev)), "training": int(fit.sum()), "oos": int(oos_ev.sum())},
         timings=dict(T))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from .artifacts import ArtifactStore, atomic_write
 from .clock import Clock, LiveClock, iso_utc, to_utc
 from .config import PAPER_CONFIG, PROJECT_ROOT, Config, DataPaths, data_paths, resolve_path
@@ -18,8 +18,9 @@ from .registry import check_model_id, read_validation, validation_path
 from .log import get_logger, log_event
 
 # %% auto #0
-__all__ = ['HISTORY', 'LOCK', 'KERNEL', 'NightlyRefused', 'NightlyResult', 'resolve_as_of', 'nightly_lock', 'execute_notebook',
-           'render_html', 'write_run_config', 'run_nightly', 'last_nightly']
+__all__ = ['HISTORY', 'LOCK', 'KERNEL', 'NightlyRefused', 'NightlyResult', 'resolve_as_of', 'nightly_lock', 'kernel_environment',
+           'execute_notebook', 'render_html', 'charts', 'evidence_problems', 'write_run_config', 'run_nightly',
+           'last_nightly']
 
 # %% ../nbs/45_nightly.ipynb #c32461d4
 HISTORY = "registry/training_history.jsonl"   # under logs/crypto/kraken_global/
@@ -41,6 +42,7 @@ class NightlyResult:
     paths: dict = field(default_factory=dict)      # candidate, validation, ready, reports
     timings: dict = field(default_factory=dict)    # seconds per step
     error: str | None = None
+    control: bool = False          # a shuffled-label control (never promotable)
     @property
     def passed(self) -> bool: return self.status == "PASS"
     def to_dict(self) -> dict: return asdict(self)
@@ -74,24 +76,52 @@ def nightly_lock(paths: DataPaths) -> Iterator[Path]:
     finally: os.close(fd)
 
 # %% ../nbs/45_nightly.ipynb #9f764c04
-def execute_notebook(src: Path, out: Path, parameters: dict, cwd: Path = PROJECT_ROOT, timeout: float | None = None) -> str | None:
+@contextmanager
+def kernel_environment() -> Iterator[None]:
+    "The environment papermill's kernel inherits: no `MPLBACKEND` (inline charts), no debugger file-validation warning."
+    saved = {k: os.environ.get(k) for k in ("MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")}
+    os.environ.pop("MPLBACKEND", None); os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    try: yield
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+def execute_notebook(src: Path, out: Path, parameters: dict, cwd: Path = PROJECT_ROOT, timeout: float | None = None,
+                     progress_bar: bool = False) -> str | None:
     "Run `src` with papermill into `out`; returns None on success, else the error (one line)."
     import papermill as pm
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(cwd), kernel_name=KERNEL,
-                            progress_bar=False, log_output=False, execution_timeout=timeout)
+        with kernel_environment():
+            pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(cwd), kernel_name=KERNEL,
+                                progress_bar=progress_bar, log_output=False, execution_timeout=timeout,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no kernel start-up warnings on the terminal
         return None
     except pm.PapermillExecutionError as e: return f"{e.ename}: {e.evalue}".splitlines()[0][:500]
     except Exception as e: return f"{type(e).__name__}: {e}".splitlines()[0][:500]
 
-def render_html(nb_path: Path, html_path: Path) -> Path | None:
-    "Render an executed notebook to a standalone HTML file (None if the notebook is missing)."
+def render_html(nb_path: Path, html_path: Path, code: bool = False) -> Path | None:
+    "Render an executed notebook to a standalone HTML file, code hidden unless `code` (None if the notebook is missing)."
     if not nb_path.is_file(): return None
     import nbformat
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    ex = HTMLExporter(exclude_input=not code, exclude_input_prompt=not code, exclude_output_prompt=not code)
+    body, _ = ex.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
     return atomic_write(html_path, body.encode("utf-8"))
+
+def charts(html: str) -> int:
+    "How many inline PNG charts a rendered report shows (nbconvert's own CSS embeds images too: count `<img src=…>` only)."
+    return html.count('src="data:image/png;base64,')
+
+def evidence_problems(html: str, forbidden: tuple[str, ...] = ()) -> list[str]:
+    "What makes a rendered report unfit to read: no chart, visible code, an error, a machine path from `forbidden`."
+    out = []
+    if not charts(html): out.append("no chart (no inline PNG image)")
+    if "hl-ipython3" in html: out.append("code cells are shown")   # nbconvert's highlighted Python source
+    if "Traceback (most recent call last)" in html or "An Exception was encountered" in html: out.append("an error is shown")
+    out += [f"a machine path is shown: {f}" for f in forbidden if f and f in html]
+    return out
 
 # %% ../nbs/45_nightly.ipynb #47c2a013
 def write_run_config(cfg: Config, path: Path) -> Path:
@@ -99,11 +129,13 @@ def write_run_config(cfg: Config, path: Path) -> Path:
     import yaml
     return atomic_write(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).encode())
 
-def _parameters(cfg: Config, config_path, root: Path, data_dir, as_of: datetime, model_id: str, clock: Clock) -> tuple[dict, dict]:
+def _parameters(cfg: Config, config_path, root: Path, data_dir, as_of: datetime, model_id: str, clock: Clock,
+                control_seed: int | None = None) -> tuple[dict, dict]:
     common = {"artifact_root": str(root), "config_path": str(Path(config_path).absolute()),
               "data_dir": str(Path(data_dir).absolute()) if data_dir else None}
     train = {"as_of": iso_utc(as_of), "pairs": list(cfg.universe.pairs), "timeframe": cfg.timeframe,
-             "lookback": cfg.nightly.lookback_days, "seed": cfg.execution.seed, **common}
+             "lookback": cfg.nightly.lookback_days, "seed": cfg.execution.seed if control_seed is None else control_seed,
+             "shuffle_labels": control_seed is not None, "model_id": model_id, **common}
     validate = {"model_id": model_id, "run_at": iso_utc(clock.now()), **common}
     return train, validate
 
@@ -118,6 +150,10 @@ def run_nightly(cfg: Config,                    # the environment (window, noteb
                 config_path: str | Path | None = None,  # where `cfg` came from (recorded; the notebooks get `cfg` itself)
                 data_dir: str | Path | None = None,     # OHLCV folder (default: the bundled data)
                 paths: DataPaths | None = None,         # data root (default: the config's, honouring CRYPTOTRADER_HOME)
+                shuffle_labels: bool = False,           # train a control on shuffled labels (id: `ml.control_model_id`)
+                seed: int | None = None,                # the control's seed (default 0)
+                progress: Callable[[str], None] | None = None,  # told each step as it starts (the CLI prints it)
+                progress_bar: bool = False,             # papermill's cell bar while a notebook runs
                 ) -> NightlyResult:
     "Train then validate a candidate with papermill, render both notebooks to HTML, record the run."
     started, t0 = to_utc(clock.now()), time.perf_counter()
@@ -127,9 +163,11 @@ def run_nightly(cfg: Config,                    # the environment (window, noteb
         log_event(get_logger("nightly"), "as-of capped at the end of the data", requested=iso_utc(as_of), data_end=iso_utc(capped))
         as_of = capped
     paths = (paths or data_paths(cfg)).create()
-    from cryptotrader.ml import model_id_for
-    model_id = model_id_for(as_of)
-    res = NightlyResult("REFUSED", 1, model_id, iso_utc(as_of), iso_utc(started))
+    from cryptotrader.ml import control_model_id, model_id_for
+    control_seed = (0 if seed is None else int(seed)) if shuffle_labels else None
+    if seed is not None and not shuffle_labels: raise ValueError("--seed goes with --shuffle-labels (a control's seed)")
+    model_id = control_model_id(as_of, control_seed, cfg.timeframe) if shuffle_labels else model_id_for(as_of)
+    res = NightlyResult("REFUSED", 1, model_id, iso_utc(as_of), iso_utc(started), control=shuffle_labels)
     res.paths["config_source"] = str(config_path) if config_path else None
     sched = Scheduler.from_config(cfg, clock)
     if not force and not sched.in_training_window():
@@ -140,26 +178,31 @@ def run_nightly(cfg: Config,                    # the environment (window, noteb
         res.error = f"refused: candidate {model_id} already exists (its evidence is kept); run with another --as-of"
         _record(paths, res); return res
     try:
-        with nightly_lock(paths): return _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0)
+        with nightly_lock(paths): return _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0, control_seed, progress, progress_bar)
     except NightlyRefused as e:
         res.error = str(e); _record(paths, res); return res
 
 # %% ../nbs/45_nightly.ipynb #a8e6f6d5
-def _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0) -> NightlyResult:
+def _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0, control_seed=None, progress=None, progress_bar=False) -> NightlyResult:
+    say = progress or (lambda msg: None)
     store = ArtifactStore.for_area(paths)
     rep = store.resolve(f"reports/{check_model_id(model_id)}")
     rep.mkdir(parents=True, exist_ok=True)
     run_cfg = write_run_config(cfg, rep / "config.yaml")     # the notebooks see the caller's config, whatever file it came from
-    ptrain, pval = _parameters(cfg, run_cfg, paths.root, data_dir, as_of, model_id, clock)
+    ptrain, pval = _parameters(cfg, run_cfg, paths.root, data_dir, as_of, model_id, clock, control_seed)
     timeout = cfg.nightly.timeout_minutes * 60
     res.paths = {**res.paths, "candidate": str(store.resolve(f"candidates/{model_id}")), "reports": str(rep),
                  "validation": str(validation_path(store, model_id)), "ready": str(validation_path(store, model_id, ready=True))}
     log_event(get_logger("nightly"), "nightly_started", model_id=model_id, as_of=res.as_of)
     steps = [("train", resolve_path(cfg.nightly.train_notebook), ptrain), ("validate", resolve_path(cfg.nightly.validate_notebook), pval)]
-    for name, src, params in steps:
+    what = {"train": f"training {'the shuffled-label CONTROL ' if control_seed is not None else ''}{model_id} (as of {res.as_of})",
+            "validate": f"validating: four gates, {cfg.gates.twins} shuffled-label twins"}
+    for k, (name, src, params) in enumerate(steps):
+        say(f"[{2 * k + 1}/4] {what[name]}")
         t = time.perf_counter()
-        err = execute_notebook(src, rep / f"{name}.ipynb", params, PROJECT_ROOT, timeout)
+        err = execute_notebook(src, rep / f"{name}.ipynb", params, PROJECT_ROOT, timeout, progress_bar)
         res.timings[name] = round(time.perf_counter() - t, 2)
+        say(f"[{2 * k + 2}/4] rendering {name}.html ({res.timings[name]:.0f} s)")
         t = time.perf_counter()
         html = render_html(rep / f"{name}.ipynb", rep / f"{name}.html")
         res.timings[f"render_{name}"] = round(time.perf_counter() - t, 2)
@@ -171,7 +214,8 @@ def _run_locked(cfg, clock, as_of, model_id, data_dir, paths, res, t0) -> Nightl
         rec = read_validation(store, model_id)
         if rec is None: res.status, res.error = "ERROR", "validate.ipynb finished without writing a validation record"
         else:
-            res.status = "PASS" if rec.get("status") == "PASS" and validation_path(store, model_id, ready=True).exists() else "FAIL"
+            ready = validation_path(store, model_id, ready=True).exists() or control_seed is not None   # a control is never marked ready
+            res.status = "PASS" if rec.get("status") == "PASS" and ready else "FAIL"
             res.gates = {g: bool(r.get("passed")) for g, r in (rec.get("gates") or {}).items()}
             if res.status == "FAIL": res.error = "; ".join(f"{g}: {r.get('detail')}" for g, r in rec["gates"].items() if not r.get("passed"))
     res.exit_code = 0 if res.status == "PASS" else 1

@@ -20,11 +20,12 @@ from .log import get_logger, log_event
 # %% auto #0
 __all__ = ['MODEL_ID_PREFIX', 'MODEL_ID_RE', 'MANIFEST', 'REQUIRED_GATES', 'POINTER', 'PREV_POINTER', 'AUDIT_LOG', 'LOCK_FILE',
            'MIRROR_DIR', 'INTENT', 'CONFIRM_PROMOTE', 'CONFIRM_ROLLBACK', 'GENESIS', 'AUDIT_FIELDS', 'ACTIONS',
-           'check_model_id', 'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest', 'write_manifest',
-           'manifest_problems', 'read_manifest', 'verify_files', 'validation_path', 'write_validation',
-           'read_validation', 'validation_status', 'report_paths', 'RegistryRefused', 'pointer_path', 'read_pointer',
-           'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote', 'rollback', 'recover', 'audit_head',
-           'verify_registry', 'ApprovedModel', 'load_approved', 'registry_status', 'check_candidate', 'fake_candidate']
+           'RULES_ONLY', 'check_model_id', 'new_model_id', 'configured_envs', 'candidate_dir', 'files_digest',
+           'write_manifest', 'manifest_problems', 'read_manifest', 'verify_files', 'validation_path',
+           'write_validation', 'read_validation', 'validation_status', 'report_paths', 'RegistryRefused',
+           'pointer_path', 'read_pointer', 'registry_lock', 'os_user', 'verify_audit', 'approvable', 'promote',
+           'rollback', 'recover', 'audit_head', 'verify_registry', 'ApprovedModel', 'load_approved', 'registry_status',
+           'check_candidate', 'fake_candidate']
 
 # %% ../nbs/41_registry.ipynb #08e35237
 MODEL_ID_PREFIX = "crypto_kraken_model_"
@@ -174,7 +175,7 @@ def write_validation(store: ArtifactStore, # the artifact store of this namespac
     vp, rp = validation_path(store, model_id), validation_path(store, model_id, ready=True)
     if not passed and rp.exists(): rp.unlink(); fsync_dir(rp.parent)
     atomic_write(vp, data)
-    if passed:
+    if passed and not man.get("control"):   # a control (shuffled labels) is never marked ready, whatever its gates say
         marker = {"model_id": model_id, "model_sha256": man["model_sha256"], "validation_sha256": sha256_bytes(data)}
         atomic_write(rp, json.dumps(marker, sort_keys=True) + "\n")
     return rec
@@ -260,7 +261,8 @@ def registry_lock(store: ArtifactStore, timeout: float = 60.0) -> Iterator[Path]
 # %% ../nbs/41_registry.ipynb #b0356b67
 GENESIS = "0" * 64
 AUDIT_FIELDS = ("seq", "ts", "actor", "action", "env", "model_id", "model_sha256", "previous_model_id", "reason", "prev_line_sha256")
-ACTIONS = ("promote", "rollback", "abort")
+ACTIONS = ("promote", "rollback", "abort", "rules_only")
+RULES_ONLY = "rules-only"   # rollback-model --to rules-only: the env trades the rule strategies, no model (action "rules_only")
 
 def os_user() -> str:
     "The OS user running this process (the audit's actor)."
@@ -272,9 +274,11 @@ def _audit_problem(rec: Any, seq: int) -> str | None:
     if missing := [f for f in AUDIT_FIELDS if f not in rec]: return f"missing fields {missing}"
     if rec["seq"] != seq: return f"seq is {rec['seq']!r}, expected {seq}"
     if rec["action"] not in ACTIONS: return f"unknown action {rec['action']!r}"
-    try: to_utc(rec["ts"]); check_model_id(rec["model_id"])
+    no_model = rec["action"] in ("rules_only", "abort") and rec["model_id"] is None   # rules only (or its abort) names no model
+    if no_model and rec["model_sha256"] is not None: return "a decision without a model has no model_sha256"
+    try: to_utc(rec["ts"]); no_model or check_model_id(rec["model_id"])
     except (ValueError, TypeError) as e: return str(e)
-    if not (isinstance(rec["model_sha256"], str) and _SHA_RE.fullmatch(rec["model_sha256"])): return "model_sha256 is not a hex SHA-256"
+    if not no_model and not (isinstance(rec["model_sha256"], str) and _SHA_RE.fullmatch(rec["model_sha256"])): return "model_sha256 is not a hex SHA-256"
     if not isinstance(rec["reason"], str) or not rec["reason"].strip(): return "empty reason"
     return None
 
@@ -366,6 +370,8 @@ def _decision_problem(store: ArtifactStore, env: str, cur: dict | None, lines: l
         hist = hist[:-1]
     if not hist: return None if cur is None else (None, f"{env}: {POINTER} names {cur.get('model_id')}, but the audit log approved nothing for {env}")
     i, raw, r = hist[-1]
+    if r["action"] == "rules_only":   # the env was returned to the rule strategies: no pointer may exist
+        return None if cur is None else (i, f"{env}: audit line {i} returned {env} to rules only, but {POINTER} names {cur.get('model_id')} (restored?)")
     if cur is None: return i, f"{env}: {POINTER} is missing, but audit line {i} ({r['action']} {r['model_id']}) is in force (deleted?)"
     if cur.get("audit_line_sha256") != sha256_bytes(raw):
         return i, f"{env}: {POINTER} is not the decision in force, audit line {i} ({r['action']} {r['model_id']}): an old pointer restored, or the pointer or log altered"
@@ -428,6 +434,7 @@ def approvable(store: ArtifactStore, model_id: str, what: str = "promotion of") 
     if not d.is_dir(): no(f"no candidate folder {d}")
     try: man, man_sha = _load_manifest(store, model_id)
     except (FileNotFoundError, IntegrityError) as e: no(str(e))
+    if man.get("control"): no("it is a control trained on shuffled labels (metadata control: true): a control can never be promoted")
     ok, why, val = validation_status(store, model_id)
     if not ok: no(why)
     if (val.get("model_sha256"), val.get("files"), val.get("manifest_sha256")) != (man["model_sha256"], man["files"], man_sha):
@@ -480,23 +487,44 @@ def promote(store: ArtifactStore, # the artifact store of this namespace
         line = _new_line(store, "promote", env, model_id, model["model_sha256"], cur and cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
         return _commit(store, logs, env, line, model, _strip(cur), step)
 
+def _commit_rules_only(store, logs, env, line: dict, previous: dict, step) -> dict:
+    "Audit a return to rules only, then remove the env's pointers (intent first, as `_commit`); what was in force is returned as `previous`."
+    ptr, intent = pointer_path(store, env), _intent_path(store, env)
+    atomic_write(intent, json.dumps({"audit_line_sha256": sha256_bytes(_line_raw(line)), "pointer_sha256": _file_sha(ptr)}, sort_keys=True) + "\n")
+    raw = _append_audit(store, line);                                         step("audit_appended")
+    _mirror(logs, raw);                                                       step("mirrored")
+    pp = pointer_path(store, env, prev=True)
+    if pp.exists(): pp.unlink(); fsync_dir(pp.parent)
+    step("prev_written")
+    ptr.unlink(); intent.unlink(); fsync_dir(intent.parent);                  step("committed")
+    log_event(get_logger("registry"), "model rules_only", env=env, previous_model_id=line["previous_model_id"], actor=line["actor"],
+              reason=line["reason"], audit_seq=line["seq"])
+    return {"env": env, "model_id": None, "action": "rules_only", "approved_at": line["ts"], "approved_by": line["actor"], "reason": line["reason"],
+            "audit_seq": line["seq"], "audit_line_sha256": sha256_bytes(raw), "previous": previous}
+
 def rollback(store: ArtifactStore, env: str, confirm: str, # must be exactly 'yes-rollback'
              actor: str | None = None, clock: Clock | None = None, *, reason: str = "rollback",
              logs: ArtifactStore | None = None, envs: tuple[str, ...] | None = None,
-             on_step: Callable[[str], None] | None = None, lock_timeout: float = 60.0) -> dict:
+             on_step: Callable[[str], None] | None = None, lock_timeout: float = 60.0,
+             to: str | None = None) -> dict:  # None: the previous decision in the log; 'rules-only': no model at all
     "Swap `env` back to the model its previous audited decision approved (re-checked like a promotion), audited; returns the new pointer."
     reason = _check_request(confirm, CONFIRM_ROLLBACK, env, envs, reason)
+    if to not in (None, RULES_ONLY): raise RegistryRefused(f"rollback refused: --to must be {RULES_ONLY!r} (or absent: the previous decision), got {to!r}")
     clock, actor, step = clock or LiveClock(), actor or os_user(), on_step or (lambda s: None)
     logs = _logs_store(store, logs)
     with registry_lock(store, lock_timeout):
         step("locked")
         recover(store, clock=clock, actor=actor, logs=logs, envs=envs);      step("recovered")
         cur = read_pointer(store, env)
-        if cur is None: raise RegistryRefused(f"rollback refused: {env} has no approved model")
+        if cur is None: raise RegistryRefused(f"rollback refused: {env} has no approved model (it trades rules only)")
         hist = _history(_audit_lines(store)).get(env, [])
         if not hist or cur.get("audit_line_sha256") != sha256_bytes(hist[-1][1]):
             raise RegistryRefused(f"rollback refused: {env}/{POINTER} is not the last decision the audit log records for {env}; nothing changed — investigate (cryptotrader audit verify)")
-        if len(hist) < 2: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to")
+        if to == RULES_ONLY or (len(hist) >= 2 and hist[-2][2]["action"] == "rules_only"):   # back to the rule strategies
+            step("checked")
+            line = _new_line(store, "rules_only", env, None, None, cur.get("model_id"), reason, actor, clock)
+            return _commit_rules_only(store, logs, env, line, _strip(cur), step)
+        if len(hist) < 2: raise RegistryRefused(f"rollback refused: {env} has no previous model to roll back to (--to {RULES_ONLY} trades the rules)")
         model = _reapprovable(store, hist[-2][2])  # the log's previous decision, never the pointer's `previous` field
         step("checked")
         line = _new_line(store, "rollback", env, model["model_id"], model["model_sha256"], cur.get("model_id"), reason, actor, clock, **_evidence(model, env))
@@ -531,7 +559,9 @@ def _cross_check(store: ArtifactStore, logs: ArtifactStore, envs: tuple[str, ...
         if why := _record_problem(cur, *h[-1]): return h[-1][0], f"{env}/{POINTER}: {why}"
         prev = cur.get("previous")
         if len(h) < 2 and prev is not None: return h[-1][0], f"{env}/{POINTER}: previous names {prev.get('model_id') if isinstance(prev, dict) else prev!r}, but the audit log has no earlier decision for {env}"
-        if len(h) >= 2 and (why := "it embeds a previous" if isinstance(prev, dict) and "previous" in prev else _record_problem(prev, *h[-2])):
+        if len(h) >= 2 and h[-2][2]["action"] == "rules_only":   # promoted from rules only: nothing to go back to but the rules
+            if prev is not None: return h[-2][0], f"{env}/{POINTER}: previous names {prev.get('model_id') if isinstance(prev, dict) else prev!r}, but line {h[-2][0]} was rules only"
+        elif len(h) >= 2 and (why := "it embeds a previous" if isinstance(prev, dict) and "previous" in prev else _record_problem(prev, *h[-2])):
             return h[-2][0], f"{env}/{POINTER}: its previous record: {why}"
         if not crashed and read_pointer(store, env, prev=True) != prev: return None, f"{env}/{PREV_POINTER} differs from the previous record in {POINTER}"
     return None
@@ -596,7 +626,7 @@ def _evidence_problem(store: ArtifactStore, model_id: str, want: dict) -> str | 
 
 def _evidence_check(store: ArtifactStore, envs: tuple[str, ...], lines: list[bytes]) -> tuple[int | None, str] | None:
     "Re-hash everything the pointers and the approvals name: (line, why) of the first model whose evidence no longer holds."
-    todo = [(i, r["env"], r) for h in _history(lines).values() for i, _, r in h]
+    todo = [(i, r["env"], r) for h in _history(lines).values() for i, _, r in h if r["model_id"] is not None]
     todo += [(p.get("audit_seq"), env, p) for env in envs if (p := read_pointer(store, env))]
     seen = set()
     for i, env, want in sorted(todo, key=lambda t: t[0] or 0):
@@ -703,6 +733,10 @@ def _brief(rec: dict | None) -> dict | None:
     if not rec: return None
     return {k: rec.get(k) for k in ("model_id", "model_sha256", "action", "approved_at", "approved_by", "reason", "audit_seq", "error") if k in rec}
 
+def _read_manifest_quietly(d: Path) -> tuple[Any, str | None]:
+    try: return json.loads((d / MANIFEST).read_bytes()), None
+    except (OSError, ValueError) as e: return None, str(e)
+
 def registry_status(store: ArtifactStore, envs: tuple[str, ...] | None = None) -> dict:
     "Candidates (status, gates, ready, reports), the approved and previous model of each env, and the audit check."
     envs = configured_envs() if envs is None else envs
@@ -716,7 +750,9 @@ def registry_status(store: ArtifactStore, envs: tuple[str, ...] | None = None) -
         try: val = read_validation(store, d.name)
         except IntegrityError: val = {"status": "UNREADABLE"}
         ready, why, _ = validation_status(store, d.name)
+        man, _err = _read_manifest_quietly(d)
         cands.append({"model_id": d.name, "status": (val or {}).get("status", "NOT VALIDATED"), "ready": ready, "ready_detail": why,
+                      "control": bool(isinstance(man, dict) and man.get("control")),
                       "gates": {g: r.get("passed") for g, r in ((val or {}).get("gates") or {}).items() if isinstance(r, dict)},
                       "reports": [str(p) for p in report_paths(store, d.name)],
                       "approved_in": [e for e, p in pointers.items() if p and p.get("model_id") == d.name]})
@@ -750,13 +786,14 @@ def check_candidate(store: ArtifactStore, model_id: str) -> dict:
     return {"model_id": model_id, "passed": passed, "recorded": why, "gates": {g: gates[g] for g in REQUIRED_GATES}}
 
 # %% ../nbs/41_registry.ipynb #63befcea
-def fake_candidate(store: ArtifactStore, model_id: str, passed: bool = True, reports: bool = True, payload: bytes = b"fake model") -> dict:
+def fake_candidate(store: ArtifactStore, model_id: str, passed: bool = True, reports: bool = True, payload: bytes = b"fake model",
+                   control: bool = False) -> dict:
     "A small candidate (model file, manifest, validation record, HTML reports) for tests and demos; returns its manifest."
     d = candidate_dir(store, model_id)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "model.skops", payload + b" " + model_id.encode())
     atomic_write(d / "feature_schema.json", json.dumps({"names": ["ret_1h", "vol_24h"], "dtypes": ["float64", "float64"]}) + "\n")
-    man = write_manifest(store, model_id, trained_on="fake data")
+    man = write_manifest(store, model_id, trained_on="fake data", **({"control": True} if control else {}))
     gates = {g: {"passed": passed or g != "oos_metrics"} for g in REQUIRED_GATES}
     write_validation(store, model_id, gates, passed)
     if reports:
