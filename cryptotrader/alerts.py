@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_alerts.ipynb #677e28e6
 from __future__ import annotations
-import json, logging, os, re, threading
+import contextlib, json, logging, os, re, threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .clock import Clock, LiveClock, iso_utc
@@ -12,7 +12,7 @@ from .config import Config, parse_duration
 from .log import get_logger, log_event
 
 # %% auto #0
-__all__ = ['SEVERITIES', 'ALERT_EVENTS', 'alert_urls', 'scheme_of', 'Alerter', 'LocalReceiver']
+__all__ = ['SEVERITIES', 'ALERT_EVENTS', 'alert_urls', 'scheme_of', 'Alerter', 'LocalReceiver', 'ledger_alerts', 'announced']
 
 # %% ../nbs/04_alerts.ipynb #633ed2c6
 SEVERITIES = ("info", "warning", "critical")
@@ -108,3 +108,38 @@ class LocalReceiver:
     def __enter__(self): self.thread.start(); return self
     def __exit__(self, *a): self.server.shutdown(); self.server.server_close()
     def titles(self) -> list[str]: return [p.get("title", "") for p in self.posts]
+
+# %% ../nbs/04_alerts.ipynb #f0ea3912
+def _alert_of(kind: str, p: dict) -> tuple[str, str] | None:
+    "(alert event, message) for a ledger event, or None when it is not one a person needs."
+    if kind == "breaker":
+        return f"breaker_{p['change']}", (f"drawdown breaker {p['change']}: equity {p.get('equity'):,.2f}, peak {p.get('peak'):,.2f}"
+                                          + (f"; reduce-only until {p['until']}" if p.get("until") else "; re-armed from this equity"))
+    if kind == "risk_state" and "halted" in (p.get("frm"), p.get("to")):
+        return ("kill_switch_engaged" if p.get("to") == "halted" else "kill_switch_released"), f"trading {p.get('to')}: {p.get('reason')}"
+    if kind in ("market_data_stale", "market_data_resumed"):
+        return kind, f"{kind.replace('_', ' ')}: {p.get('missed_bars')} bar closes without new data (last bar received {p.get('last_bar_received', '?')})"
+    if kind == "model_refused": return kind, f"approved model {p.get('model_id') or ''} REFUSED: {p.get('reason')}; new entries halted"
+    if kind == "nightly":
+        ok = str(p.get("status", "")).upper() == "PASS"
+        return ("nightly_pass" if ok else "nightly_fail"), f"nightly {p.get('model_id', '')}: {p.get('status')} — evidence {p.get('validate_html') or p.get('error') or ''}"
+    return None
+
+def ledger_alerts(alerter: Alerter):
+    "A `Ledger.on_event` hook that sends the events a person needs through `alerter`."
+    def hook(kind: str, ts, payload: dict) -> None:
+        a = _alert_of(kind, payload)
+        if a is not None: alerter.send(a[0], a[1], at=ts)
+    return hook
+
+@contextlib.contextmanager
+def announced(alerter: Alerter, what: str, failures: dict | None = None):
+    "Alert that `what` started, then stopped or crashed (`failures`: exception type -> alert event, e.g. reconciliation refused)."
+    alerter.send("service_started", f"{what} started", key=what)
+    try: yield
+    except BaseException as e:
+        ev = next((v for k, v in (failures or {}).items() if isinstance(e, k)), "service_crashed")
+        if not isinstance(e, KeyboardInterrupt): alerter.send(ev, f"{what} stopped: {type(e).__name__}: {' '.join(str(e).split())[:500]}", key=what)
+        else: alerter.send("service_stopped", f"{what} stopped by the operator", key=what)
+        raise
+    alerter.send("service_stopped", f"{what} stopped", key=what)

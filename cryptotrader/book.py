@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 import numpy as np
 import pandas as pd
+from .alerts import ledger_alerts
 from .backtest import bars_per_day, metrics
 from .broker import PaperBroker
 from .clock import TestClock, iso_utc
@@ -33,8 +34,8 @@ def paper_engine(cfg: Config, universe: Universe, ledger: Ledger, signals,  # `S
                  seed: int | None = None, kill_switch: KillSwitch | None = None, alerts=None) -> TradingEngine:
     "The paper trading engine of `cfg`: a seeded `PaperBroker`, the config's risk manager and training window, a simulated clock."
     broker = PaperBroker(universe, cfg.execution, seed=cfg.execution.seed if seed is None else seed)
-    return TradingEngine(cfg, universe, broker, ledger, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk, kill_switch), signals,
-                         alerts=alerts)
+    if alerts is not None: ledger.on_event = ledger_alerts(alerts)      # breaker, kill switch, … reach a person
+    return TradingEngine(cfg, universe, broker, ledger, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk, kill_switch), signals)
 
 def progress_bar(total: int, enabled: bool, desc: str = "replay"):
     "A tqdm bar over `total` bars (a no-op when not `enabled`)."

@@ -92,12 +92,10 @@ class StepResult:
 class TradingEngine:
     "Runs the research core bar by bar against a broker, recording everything in the ledger."
     def __init__(self, cfg: Config, universe: Universe, broker: Broker, ledger: Ledger, scheduler: Scheduler,
-                 risk: RiskManager, signals: Signals | None = None, min_trade_fraction: float = 0.01, logger=None,
-                 alerts=None):   # an `alerts.Alerter` (or anything with its `send`): breaker and kill-switch changes reach a person
+                 risk: RiskManager, signals: Signals | None = None, min_trade_fraction: float = 0.01, logger=None):
         self.cfg, self.universe, self.broker, self.ledger = cfg, universe, broker, ledger
         self.scheduler, self.risk, self.signals = scheduler, risk, signals
         self.min_trade_fraction = min_trade_fraction
-        self.alerts = alerts
         self.log = logger or get_logger("engine")
         self.quote = "USD"
         self._st: dict = {}        # the engine's ledger state (`get_state`), as last read or written; dropped on an exception
@@ -181,9 +179,6 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         L.log_event("breaker", decide_at, change=change, equity=round(equity, 2), peak=round(peak, 2), until=until)
         log_event(self.log, f"drawdown breaker {change}", logging.WARNING if change == "engaged" else logging.INFO,
                   at=iso_utc(decide_at), equity=round(equity, 2), until=until)
-        if self.alerts is not None:
-            self.alerts.send(f"breaker_{change}", f"drawdown breaker {change} at {iso_utc(decide_at)}: equity {equity:,.2f}, peak {peak:,.2f}"
-                             + (f"; reduce-only until {until}" if until else "; re-armed from this equity"), at=decide_at)
     res.breaker = until is not None
     if self.scheduler.in_training_window(decide_at):
         if not st("paused"):
@@ -223,9 +218,6 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
         self._put("risk_state", dec.state.value)
         why = next((d.reason for d in dec.denials if d.rule in ("kill_switch", "reduce_only")), "limits clear")
         L.log_event("risk_state", frm=prev, to=dec.state.value, reason=why)
-        if self.alerts is not None and RiskState.HALTED.value in (prev, dec.state.value):
-            self.alerts.send("kill_switch_engaged" if dec.state is RiskState.HALTED else "kill_switch_released", f"trading {dec.state.value}: {why}",
-                             at=ts)
     for d in dec.denials:
         if d.rule in SIZING_RULES: continue                                        # sizing is routine, not an event
         if d.rule in ("kill_switch", "reduce_only") and dec.state.value == prev: continue   # the state persists: logged when it began

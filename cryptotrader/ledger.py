@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
-import fcntl, functools, hashlib, json, os, sqlite3
+import fcntl, functools, hashlib, json, logging, os, sqlite3
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -15,6 +15,7 @@ import pandas as pd
 from .artifacts import ArtifactStore, ledger_file, open_append
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
+from .log import get_logger, log_event
 from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
                                  event_to_dict, fill_from_dict)
 
@@ -118,7 +119,8 @@ class Ledger:
         self.con.execute("PRAGMA busy_timeout=10000")
         self._bar: datetime | None = None       # the bar whose transaction is open
         self._pending, self._queued, self._appended = 0, 0, 0   # bars in the open batch; lines queued; last outbox seq appended
-        self._trimmed, self._unsynced, self._paths = 0, set(), {}   # last outbox seq deleted; files appended to since their fsync; rel -> path
+        self._trimmed, self._unsynced, self._paths = 0, set(), {}
+        self.on_event = None   # `f(kind, ts, payload)`, told of every engine event as it is recorded (alerts hook in here)   # last outbox seq deleted; files appended to since their fsync; rel -> path
         self._trim_every = 1 if self.commit_every == 1 else OUTBOX_TRIM
         self._eq_rows, self._lines, self._meta_w = [], [], {}   # rows of the open batch's complete bars, written at commit
         self._invalidate()
@@ -397,6 +399,9 @@ def _log_event(self: Ledger, kind: str, ts: datetime | None = None, **payload) -
     with self._tx():
         self.con.execute("INSERT INTO engine_events(ledger_bar, ts, kind, payload) VALUES (?,?,?,?)",
                          (_iso(self._bar), _iso(ts if ts is not None else self._bar), kind, _j(payload)))
+    if self.on_event is not None:
+        try: self.on_event(kind, ts if ts is not None else self._bar, payload)
+        except Exception as e: log_event(get_logger("ledger"), "event hook failed", logging.WARNING, kind=kind, error=f"{type(e).__name__}: {e}")
 
 class _Deferred(NamedTuple):
     "A state value kept as given until its batch is written (only the batch's last value of a key is serialised)."

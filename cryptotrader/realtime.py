@@ -16,6 +16,7 @@ from .clock import Clock, iso_utc, to_utc
 from .config import Config, CredentialsError, data_paths, load_credentials
 from .data import OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, load_ohlcv, timeframe_delta
 from .domain import Bar
+from .alerts import Alerter, announced, ledger_alerts
 from .artifacts import ArtifactStore, IntegrityError, ledger_file
 from .engine import StepResult, TradingEngine, compute_signals
 from .model_runtime import ModelSignals
@@ -324,6 +325,7 @@ def _run_nightly(nightly: Callable[[], object], log) -> dict:
 
 # %% ../nbs/82_realtime.ipynb #acc5f280
 def _engine(cfg: Config, uni: Universe, broker: Broker, ledger: Ledger, clock: Clock, environ) -> TradingEngine:
+    ledger.on_event = ledger_alerts(Alerter.from_config(cfg, environ, clock))     # breaker, kill switch, stale feed, refused model, nightly
     return TradingEngine(cfg, uni, broker, ledger, Scheduler.from_config(cfg, clock),
                          ServiceRisk(cfg.risk, KillSwitch.from_config(cfg, environ)))
 
@@ -344,11 +346,12 @@ def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None,
     broker = make_broker(cfg, uni, clock)
     led = Ledger(lp, paths, fresh=fresh)      # --fresh discards the ledger under its lock: never a running service's
     try:
-        engine = _engine(cfg, uni, broker, led, clock, environ)
-        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
-        engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
-        return run_realtime(cfg, engine, market, history, clock, wait_until or waiter(clock), max_bars, on_step=on_step,
-                            nightly=nightly, environ=environ)
+        with announced(Alerter.from_config(cfg, environ, clock), f"paper --realtime {cfg.env}"):
+            engine = _engine(cfg, uni, broker, led, clock, environ)
+            history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
+            engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
+            return run_realtime(cfg, engine, market, history, clock, wait_until or waiter(clock), max_bars, on_step=on_step,
+                                nightly=nightly, environ=environ)
     finally: led.close()
 
 def _hist_bars(history: History, symbol: str, last) -> list[Bar]:
@@ -399,17 +402,18 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     broker = make_broker(cfg, uni, clock, credentials=creds, exchange_url=exchange_url, **broker_options)
     led = Ledger(ledger_file(paths, "live"), paths)   # checked by the store: no symlink or hard link out
     try:
-        rep = reconcile(broker, led, tolerance, trades_lookback_days)
-        if not rep.ok: raise ReconcileError(rep)
-        if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
-        engine = _engine(cfg, uni, broker, led, clock, environ)
-        history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
-        engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
-        dms = cfg.live.dead_man_switch_seconds
-        wait = wait_until or waiter(clock, heartbeat=broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0)
-        res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
-                           use_model=not rules_only, require_model=True)
-        res.reconcile = rep
-        return res
+        with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused"}):
+            rep = reconcile(broker, led, tolerance, trades_lookback_days)
+            if not rep.ok: raise ReconcileError(rep)
+            if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
+            engine = _engine(cfg, uni, broker, led, clock, environ)
+            history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
+            engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
+            dms = cfg.live.dead_man_switch_seconds
+            wait = wait_until or waiter(clock, heartbeat=broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0)
+            res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
+                               use_model=not rules_only, require_model=True)
+            res.reconcile = rep
+            return res
     finally:
         broker.close(); led.close()
