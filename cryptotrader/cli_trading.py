@@ -52,6 +52,7 @@ def cmd_paper(args) -> int:
     cfg = load_config(args.config)
     if cfg.mode != "paper": raise ValueError(f"{args.config}: mode is {cfg.mode!r}; `cryptotrader paper` needs a paper config")
     if args.pairs: args.pairs = parse_pairs(args.pairs, cfg)   # unified symbols: they are part of the replay's identity
+    if args.summary_json not in (None, "-"): data_paths(cfg).create()   # the data root is made first: the summary may go into it
     summary_json = output_file(args.summary_json, "--summary-json") if args.summary_json not in (None, "-") else None   # before the replay
     if args.realtime:
         from cryptotrader.cli_live import paper_realtime

@@ -99,9 +99,16 @@ def test_bad_as_of_is_bad_input(home):
 
 
 def test_failing_run_leaves_its_evidence(home, tmp_path):
-    empty = tmp_path / "no-data"; empty.mkdir()
-    r = run_cli("nightly", "--force", "--as-of", "2023-03-31T03:05:00Z", "--data-dir", str(empty), timeout=300)
-    assert r.returncode == 1 and "train.ipynb failed" in r.stderr
+    # a training notebook that raises (a data folder without data is now refused before papermill: exit 2, no run)
+    import nbformat, yaml
+    from cryptotrader.config import PAPER_CONFIG
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('no data for this test')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp_path / "failing_train.ipynb"))
+    raw = yaml.safe_load(PAPER_CONFIG.read_text()); raw.setdefault("nightly", {})["train_notebook"] = str(tmp_path / "failing_train.ipynb")
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    r = run_cli("nightly", "--force", "--as-of", "2023-03-31T03:05:00Z", "--config", str(tmp_path / "cfg.yaml"), timeout=300)
+    assert r.returncode == 1 and "train.ipynb failed" in r.stderr, r.stderr[-2000:]
     rep = _ns(home) / "reports" / MID
     assert (rep / "train.ipynb").is_file() and (rep / "train.html").is_file()
     assert "no data" in (rep / "train.html").read_text()
