@@ -411,7 +411,7 @@ def test_readme_live_rehearsal_runs_as_written(tmp_path):
         info = json.loads(srv.stdout.readline())
         assert len(info["pairs"]) == 10 and set(info["fallbacks"]) == {"ADA/USD", "LINK/USD", "DOGE/USD"}
         env = {**os.environ, "CRYPTOTRADER_HOME": str(tmp_path / "home"), "KRAKEN_API_KEY": info["api_key"], "KRAKEN_API_SECRET": info["api_secret"]}
-        live = subprocess.run([str(BIN / "cryptotrader"), "live", "--exchange-url", info["base_url"], "--max-bars", "2"],
+        live = subprocess.run([str(BIN / "cryptotrader"), "live", "--rules-only", "--exchange-url", info["base_url"], "--max-bars", "2"],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
         assert live.returncode == 0, live.stderr[-3000:]
         assert "EQuery:Unknown asset pair" not in live.stderr and '"bars": 2' in live.stdout, live.stdout[-2000:]
