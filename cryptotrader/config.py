@@ -18,9 +18,10 @@ from .log import register_secret
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
            'STRATEGY_NAMES', 'LAYOUT', 'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig',
            'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'AlertsConfig',
-           'parse_duration', 'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError',
-           'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths',
-           'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials', 'load_credentials']
+           'parse_duration', 'checked_duration', 'RegimeParams', 'Allocation', 'SelectorParams', 'Config',
+           'ConfigError', 'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root',
+           'DataPaths', 'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials',
+           'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
@@ -88,10 +89,7 @@ class RiskConfig(_Section):
 
     @field_validator("breaker_cooldown")
     @classmethod
-    def _cooldown(cls, v):
-        try: parse_duration(v)
-        except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
-        return v
+    def _cooldown(cls, v): return checked_duration(v)
 
     @field_validator("kill_switch_file")
     @classmethod
@@ -169,10 +167,7 @@ class AlertsConfig(_Section):
 
     @field_validator("dedup")
     @classmethod
-    def _dedup(cls, v):
-        try: parse_duration(v)
-        except ValueError: raise ValueError(f"expected a positive duration like 15m or 1h, got {v!r}") from None
-        return v
+    def _dedup(cls, v): return checked_duration(v)
 
     @field_serializer("urls")
     def _masked(self, urls): return tuple(u.split("://", 1)[0] + "://***" for u in urls)
@@ -185,6 +180,13 @@ def parse_duration(duration: str) -> pd.Timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*", str(duration))
     if not m or float(m.group(1)) <= 0: raise ValueError(f"cannot read duration {duration!r}; expected e.g. 24h, 7d")
     return pd.Timedelta(float(m.group(1)), unit=_DURATION_UNITS[m.group(2)])
+
+def checked_duration(v: str) -> str:
+    "`v` unchanged if it is a positive duration (a config field's validator); else a ValueError saying what is expected."
+    try: parse_duration(v)
+    except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
+    return v
+
 
 # %% ../nbs/01_config.ipynb #71b2c4fd
 class RegimeParams(_Section):
@@ -211,10 +213,7 @@ class RegimeParams(_Section):
 
     @field_validator("trend_window", "vol_window", "vol_rank_window", "vol_rank_min", "drawdown_window", "crash_window", "min_dwell")
     @classmethod
-    def _duration(cls, v):
-        try: parse_duration(v)
-        except ValueError: raise ValueError(f"expected a positive duration like 24h or 50d, got {v!r}") from None
-        return v
+    def _duration(cls, v): return checked_duration(v)
 
     @model_validator(mode="after")
     def _bands(self):

@@ -188,13 +188,7 @@ def test_a_model_refused_while_running_halts_new_entries_and_says_so(trained, tm
 REPLAY = ["paper", "--pairs", *PAIRS, "--start", "2023-03-01", "--end", "2023-04-10T23:00", "--no-progress", "--no-report"]
 
 
-def _bars_done(lp: Path) -> int:
-    if not lp.exists(): return 0
-    try:
-        con = sqlite3.connect(f"file:{lp}?mode=ro", uri=True, timeout=5)
-        try: return con.execute("SELECT count(*) FROM equity").fetchone()[0]
-        finally: con.close()
-    except sqlite3.OperationalError: return 0
+from test_paper_service import _bars_done   # bars committed so far (read-only)
 
 
 def _outcome(home: Path, shadow_id: str) -> tuple[str, bytes, list]:
