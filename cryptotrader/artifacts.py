@@ -11,7 +11,7 @@ from .config import Config, DataPaths, LAYOUT, NAMESPACE, data_paths, IsolationE
 
 # %% auto #0
 __all__ = ['SIDECAR', 'LEDGER_NAMES', 'LEDGER_COMPANIONS', 'IntegrityError', 'sha256_bytes', 'sha256_file', 'fsync_dir',
-           'atomic_write', 'ArtifactStore', 'open_append', 'ledger_file']
+           'atomic_write', 'ArtifactStore', 'open_append', 'ledger_file', 'ledger_path']
 
 # %% ../nbs/03_artifacts.ipynb #e36e1ec3
 class IntegrityError(ValueError):
@@ -209,3 +209,8 @@ def ledger_file(paths: DataPaths, name: str) -> Path:
     store = ArtifactStore.for_area(paths)
     for suffix in LEDGER_COMPANIONS: store.resolve(f"ledger/{name}.sqlite{suffix}")
     return store.resolve(f"ledger/{name}.sqlite")
+
+def ledger_path(cfg: Config, environ: dict | None = None, realtime: bool = False) -> Path:
+    "The one rule for a service's ledger: `live` for a live config, `paper_realtime` for paper on live data, else `paper` (checked by `ledger_file`)."
+    name = "live" if cfg.mode == "live" else ("paper_realtime" if realtime else "paper")
+    return ledger_file(data_paths(cfg, environ), name)

@@ -4,14 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #91266800
 from __future__ import annotations
-import argparse, contextlib, importlib, importlib.metadata as md, io, json, os, re, sys
+import argparse, contextlib, importlib, io, json, os, re, sys
 from pathlib import Path
 from typing import Callable
 import cryptotrader
 from .artifacts import ArtifactStore, atomic_write, sha256_file
 from .clock import LiveClock, to_utc
 from .config import (BUNDLED_DATA, LIVE_CONFIG, PAPER_CONFIG, PROJECT_ROOT, ConfigError, IsolationError, data_paths, load_config)
-from .ledger import LedgerLocked
 from .log import setup_logging
 from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs, load_universe, universe_from_asset_pairs, universe_records, universe_table
@@ -42,6 +41,7 @@ def check_python() -> tuple[bool, str]:
     return (v[:2] == (3, 11), f"Python {v.major}.{v.minor}.{v.micro} (3.11 required)")
 
 def check_packages() -> tuple[bool, str]:
+    import importlib.metadata as md
     pins, bad = pinned_versions(), []
     for dist, mod in CHECK_PACKAGES.items():
         try:
@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(args.log_level).upper() not in LOG_LEVELS:
         print(f"error: --log-level {args.log_level!r} (or CRYPTOTRADER_LOG_LEVEL): expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr); return EXIT_USAGE
     setup_logging(args.log_level, args.log_format)
+    from cryptotrader.ledger import LedgerLocked   # here, not at the top: `--help` stays light (tests/test_cli_startup.py)
     try: return COMMANDS[args.command][2](args)
     except (ConfigError, UnknownSymbolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_USAGE

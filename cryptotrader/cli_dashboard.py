@@ -61,7 +61,7 @@ def cmd_health(args) -> int:
     from cryptotrader.clock import LiveClock, iso_utc
     from cryptotrader.config import parse_duration
     from cryptotrader.ledger import Ledger
-    from cryptotrader.service import ledger_path
+    from cryptotrader.artifacts import ledger_path
     cfg = load_config(args.config)
     max_age = parse_duration(args.max_age).to_pytimedelta()
     lp = ledger_path(cfg)

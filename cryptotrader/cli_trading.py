@@ -80,11 +80,10 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
     "The service's state from the ledger and the logs (read-only): paper replay, paper --realtime, or live (by the config's mode)."
     from cryptotrader.ledger import Ledger
     from cryptotrader.scheduler import Scheduler
-    from cryptotrader.service import ledger_path
+    from cryptotrader.artifacts import ledger_path
     clock = clock or LiveClock()
     paths = data_paths(cfg, environ)
-    lp = ledger_path(cfg, environ)
-    if realtime and cfg.mode == "paper": lp = lp.with_name("paper_realtime.sqlite")
+    lp = ledger_path(cfg, environ, realtime)
     ks = KillSwitch.from_config(cfg, environ)
     st = {"env": cfg.env, "mode": cfg.mode, "ledger": str(lp), "running_state": "no ledger yet", "last_bar": None,
           "last_write": None, "regime": None, "active_strategies": None, "risk_state": "halted" if ks.engaged() else None,
@@ -93,12 +92,12 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
           "schedule": Scheduler.from_config(cfg, clock).status()}
     if lp.exists():
         with Ledger(lp, readonly=True) as led:
-            eq = led.equity_curve()
+            last_eq, peak_eq = led.con.execute("SELECT (SELECT equity FROM equity ORDER BY bar_ts DESC LIMIT 1), MAX(CAST(equity AS REAL)) FROM equity").fetchone()   # plain SQL: status never imports pandas
             st["last_bar"] = iso_utc(led.last_bar()) if led.last_bar() else None
             st["last_write"] = iso_utc(datetime.fromtimestamp(max(lp.stat().st_mtime, Path(str(lp) + "-wal").stat().st_mtime if Path(str(lp) + "-wal").exists() else 0), timezone.utc))
-            if len(eq):
-                st["equity"] = round(float(eq.equity.iloc[-1]), 2)
-                st["drawdown"] = round(float(eq.equity.iloc[-1] / eq.equity.max() - 1), 6)
+            if last_eq is not None:
+                st["equity"] = round(float(last_eq), 2)
+                st["drawdown"] = round(float(last_eq) / float(peak_eq) - 1, 6)
             st["positions"] = {s: {"amount": str(p.amount), "avg_price": str(p.avg_price), "realized_pnl": str(p.realized_pnl)}
                                for s, p in led.positions().items() if p.amount}
             st["open_orders"] = [{"client_id": o.client_id, "symbol": o.symbol, "side": o.side.value, "amount": str(o.amount),

@@ -6,7 +6,6 @@
 from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
-import pandas as pd
 
 # %% auto #0
 __all__ = ['NaiveDatetimeError', 'to_utc', 'iso_utc', 'Clock', 'LiveClock', 'TestClock']
@@ -15,12 +14,12 @@ __all__ = ['NaiveDatetimeError', 'to_utc', 'iso_utc', 'Clock', 'LiveClock', 'Tes
 class NaiveDatetimeError(ValueError):
     "A datetime without a timezone was given where an aware one is required."
 
-def to_utc(t: datetime | pd.Timestamp | str) -> datetime:
+def to_utc(t: datetime | str) -> datetime:
     "Convert an aware datetime (or ISO-8601 string with an offset or Z) to UTC; refuse naive ones."
     if isinstance(t, str):
         try: t = datetime.fromisoformat(t.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError: raise ValueError(f"not an ISO-8601 time: {t!r}") from None
-    if isinstance(t, pd.Timestamp): t = t.to_pydatetime()
+    if type(t) is not datetime and hasattr(t, "to_pydatetime"): t = t.to_pydatetime()   # a pandas Timestamp (pandas is not imported here: the CLI starts fast)
     if not isinstance(t, datetime): raise TypeError(f"expected a datetime, got {type(t).__name__}")
     if t.tzinfo is None or t.tzinfo.utcoffset(t) is None:
         raise NaiveDatetimeError(f"naive datetime {t.isoformat()} refused: give a timezone (e.g. 2026-03-01T03:00:00Z)")
@@ -32,6 +31,10 @@ def iso_utc(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds").replace("+00:00", "Z")
 
 # %% ../nbs/02_clock.ipynb #fdcca6c2
+def _timedelta(text: str) -> timedelta:
+    import pandas as pd   # here, not at the top: importing the clock must stay cheap for the CLI
+    return pd.Timedelta(text).to_pytimedelta()
+
 @runtime_checkable
 class Clock(Protocol):
     "Anything that tells the current UTC time."
@@ -54,5 +57,5 @@ class TestClock:
         self._now = t; return t
     def advance(self, delta: timedelta | str) -> datetime:
         "Move forward by `delta` (a timedelta or a pandas offset string like '1h')."
-        return self.set(self._now + (pd.Timedelta(delta).to_pytimedelta() if isinstance(delta, str) else delta))
+        return self.set(self._now + (_timedelta(delta) if isinstance(delta, str) else delta))
     def __repr__(self): return f"TestClock({iso_utc(self._now)})"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64, binascii, difflib, os, re, stat
 from dataclasses import dataclass
 from pathlib import Path
+from datetime import timedelta
 from typing import Any, Literal
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
 import cryptotrader
@@ -18,9 +18,9 @@ from .log import register_secret
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
            'STRATEGY_NAMES', 'LAYOUT', 'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig',
            'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'AlertsConfig',
-           'parse_duration', 'checked_duration', 'RegimeParams', 'Allocation', 'SelectorParams', 'Config',
-           'ConfigError', 'format_validation_error', 'parse_config', 'load_config', 'resolve_path', 'data_root',
-           'DataPaths', 'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials',
+           'duration_timedelta', 'parse_duration', 'checked_duration', 'RegimeParams', 'Allocation', 'SelectorParams',
+           'Config', 'ConfigError', 'format_validation_error', 'parse_config', 'load_config', 'resolve_path',
+           'data_root', 'DataPaths', 'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials',
            'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
@@ -173,17 +173,22 @@ class AlertsConfig(_Section):
     def _masked(self, urls): return tuple(u.split("://", 1)[0] + "://***" for u in urls)
 
 # %% ../nbs/01_config.ipynb #c11e67c3
-_DURATION_UNITS = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
+_DURATION_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-def parse_duration(duration: str) -> pd.Timedelta:
-    "A positive duration written like '15m', '72h', '50d', '2w'."
+def duration_timedelta(duration: str) -> timedelta:
+    "A positive duration written like '15m', '72h', '50d', '2w', as a `datetime.timedelta` (no pandas: config loading stays cheap)."
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*", str(duration))
     if not m or float(m.group(1)) <= 0: raise ValueError(f"cannot read duration {duration!r}; expected e.g. 24h, 7d")
-    return pd.Timedelta(float(m.group(1)), unit=_DURATION_UNITS[m.group(2)])
+    return timedelta(**{_DURATION_UNITS[m.group(2)]: float(m.group(1))})
+
+def parse_duration(duration: str):
+    "`duration_timedelta` as a `pandas.Timedelta` (for bar arithmetic on pandas indexes)."
+    import pandas as pd
+    return pd.Timedelta(duration_timedelta(duration))
 
 def checked_duration(v: str) -> str:
     "`v` unchanged if it is a positive duration (a config field's validator); else a ValueError saying what is expected."
-    try: parse_duration(v)
+    try: duration_timedelta(v)
     except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
     return v
 
@@ -222,7 +227,7 @@ class RegimeParams(_Section):
         if self.panic_breadth is not None and self.calm_breadth > self.panic_breadth:
             raise ValueError(f"calm_breadth ({self.calm_breadth}) must be <= panic_breadth ({self.panic_breadth})")
         if self.calm_drawdown > self.panic_drawdown: raise ValueError(f"calm_drawdown ({self.calm_drawdown}) must be <= panic_drawdown ({self.panic_drawdown})")
-        if parse_duration(self.vol_rank_min) > parse_duration(self.vol_rank_window): raise ValueError("vol_rank_min must not exceed vol_rank_window")
+        if duration_timedelta(self.vol_rank_min) > duration_timedelta(self.vol_rank_window): raise ValueError("vol_rank_min must not exceed vol_rank_window")
         return self
 
 # %% ../nbs/01_config.ipynb #bac29a7c

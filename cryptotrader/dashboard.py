@@ -16,7 +16,7 @@ from .config import Config, data_paths
 from .ledger import Ledger
 from .registry import MODEL_ID_RE, read_pointer, read_validation
 from .risk import KillSwitch
-from .service import ledger_path
+from .artifacts import ledger_path
 
 # %% auto #0
 __all__ = ['COOKIE', 'Board', 'boards', 'board_state', 'equity_svg', 'page_html', 'metrics_text', 'make_app']

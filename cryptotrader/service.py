@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from .alerts import Alerter
-from .artifacts import ArtifactStore, ledger_file
+from .artifacts import ArtifactStore, ledger_path
 from .book import book_figure, book_metrics, book_of, breaker_periods, drive, paper_engine
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
@@ -26,8 +26,8 @@ from .risk import KillSwitch
 from .universe import Universe, load_universe
 
 # %% auto #0
-__all__ = ['WARMUP', 'RunMismatch', 'ReplaySpec', 'data_dir_label', 'range_bound', 'replay_spec', 'ledger_path', 'ReplayResult',
-           'replay_inputs', 'service_signals', 'run_replay', 'summarise', 'write_paper_report']
+__all__ = ['WARMUP', 'RunMismatch', 'ReplaySpec', 'data_dir_label', 'range_bound', 'replay_spec', 'ReplayResult', 'replay_inputs',
+           'service_signals', 'run_replay', 'summarise', 'write_paper_report']
 
 # %% ../nbs/80_service.ipynb #6f189207
 class RunMismatch(ValueError):
@@ -66,9 +66,6 @@ def replay_spec(cfg: Config, replay_dir=None, pairs=None, timeframe=None, start=
     return ReplaySpec(str(Path(replay_dir or BUNDLED_DATA / "ohlcv").resolve()), tuple(pairs or cfg.universe.pairs),
                       timeframe or cfg.timeframe, start, end, cfg.execution.seed if seed is None else int(seed))
 
-def ledger_path(cfg: Config, environ: dict | None = None) -> Path:
-    "Where the paper service keeps its ledger: artifacts/crypto/kraken_global/ledger/<mode>.sqlite, checked by the store (`ledger_file`)."
-    return ledger_file(data_paths(cfg, environ), cfg.mode)
 
 # %% ../nbs/80_service.ipynb #31950de1
 @dataclass

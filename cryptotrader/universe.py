@@ -9,7 +9,6 @@ from dataclasses import dataclass, asdict
 from decimal import Decimal, ROUND_DOWN, ROUND_HALF_EVEN
 from pathlib import Path
 from typing import Iterator, NamedTuple
-import pandas as pd
 from .config import BUNDLED_DATA, Config, resolve_path
 
 # %% auto #0
@@ -192,8 +191,9 @@ def universe_records(uni: Universe, volume_30d: float = 0.0) -> list[dict]:
              "maker_fee": i.maker_fee(volume_30d), "taker_fee": i.taker_fee(volume_30d), "status": i.status}
             for i in uni]
 
-def universe_table(uni: Universe, volume_30d: float = 0.0) -> pd.DataFrame:
-    "The universe as a DataFrame indexed by symbol."
+def universe_table(uni: Universe, volume_30d: float = 0.0):
+    "The universe as a pandas DataFrame indexed by symbol."
+    import pandas as pd   # only here: the CLI imports this module and must start fast
     return pd.DataFrame(universe_records(uni, volume_30d)).set_index("symbol")
 
 # %% ../nbs/10_universe.ipynb #26e773a4

@@ -15,7 +15,7 @@ from cryptotrader.config import PAPER_CONFIG, ConfigError, DataPaths, data_paths
 from cryptotrader.data import dataset_dir, dataset_file, store_ohlcv
 from cryptotrader.ledger import Ledger
 from cryptotrader.risk import KillSwitch
-from cryptotrader.service import ledger_path
+from cryptotrader.artifacts import ledger_path
 
 NS = "crypto/kraken_global"
 
