@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from .config import RegimeParams
+from .config import REGIME_NAMES, RegimeParams
 from .data import Panel, instrument
 from .features import Features, bars_per_year, breadth, crash_breadth, drawdown, n_bars, parse_duration, realised_vol, returns, rolling_percentile, trend
 
@@ -25,6 +25,7 @@ class Regime(str, Enum):
     PANIC = "PANIC"         # a crash: extreme volatility with a deep fall, a sharp fall within a day, or most pairs deep down
 
 REGIMES = tuple(r.value for r in Regime)
+assert REGIMES == REGIME_NAMES, f"regime.Regime {REGIMES} and config.REGIME_NAMES {REGIME_NAMES} must be the same names"   # the selector's config sections
 _CODE = {r: i for i, r in enumerate(REGIMES)}  # RISK_ON 0, RISK_OFF 1, PANIC 2
 
 # %% ../nbs/21_regime.ipynb #6853b9a7

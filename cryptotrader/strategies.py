@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from .config import Allocation, SelectorParams
+from .config import STRATEGY_NAMES, Allocation, SelectorParams
 from .data import Panel
 from .features import Features
 from .regime import REGIMES
@@ -66,6 +66,8 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     "Class decorator: add a strategy to `STRATEGIES` under its `name`."
     if cls.interface_version != INTERFACE_VERSION:
         raise TypeError(f"strategy {cls.name!r} implements interface {cls.interface_version}, this is version {INTERFACE_VERSION}")
+    if cls.name not in STRATEGY_NAMES:   # the config validates names against that one list: keep them one
+        raise ValueError(f"strategy {cls.name!r} is not in config.STRATEGY_NAMES ({', '.join(STRATEGY_NAMES)}): add it there so configs can name it")
     STRATEGIES[cls.name] = cls
     return cls
 

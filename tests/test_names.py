@@ -1,0 +1,23 @@
+"""One source of truth for strategy and regime names: the config's lists are the registry's and the regime engine's."""
+import pytest
+from cryptotrader.config import REGIME_NAMES, STRATEGY_NAMES, SelectorParams, load_config
+from cryptotrader.ml import register_ml_filtered
+from cryptotrader.regime import REGIMES
+from cryptotrader.strategies import STRATEGIES, Strategy, register
+
+def test_config_strategy_names_are_the_registry():
+    register_ml_filtered()
+    assert set(STRATEGIES) == set(STRATEGY_NAMES)
+
+def test_regime_names_are_the_selector_sections():
+    assert REGIMES == REGIME_NAMES
+    assert tuple(k for k in SelectorParams.model_fields) == REGIME_NAMES
+    cfg = load_config()
+    assert {a.strategy for r in REGIME_NAMES for a in getattr(cfg.selector, r)} <= set(STRATEGIES)
+
+def test_a_strategy_the_config_cannot_name_is_refused():
+    class Unlisted(Strategy):
+        name = "unlisted_strategy"
+    with pytest.raises(ValueError, match="STRATEGY_NAMES"):
+        register(Unlisted)
+    assert "unlisted_strategy" not in STRATEGIES
