@@ -8,6 +8,7 @@ import hashlib, json, os, stat, tempfile
 from pathlib import Path
 from typing import Any, Iterator
 from .config import Config, DataPaths, LAYOUT, NAMESPACE, data_paths, IsolationError, check_tree
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SIDECAR', 'LEDGER_NAMES', 'LEDGER_COMPANIONS', 'IntegrityError', 'sha256_bytes', 'sha256_file', 'fsync_dir',
@@ -82,7 +83,8 @@ def _outside_reason(self: ArtifactStore, p: Path) -> str:
         except ValueError: pass
     return f"it resolves outside {self.root}"
 
-def _resolve(self: ArtifactStore, rel: str | Path) -> Path:
+@patch
+def resolve(self: ArtifactStore, rel: str | Path) -> Path:
     "The absolute path of `rel` inside the store; `IsolationError` if it would leave the namespace."
     s = os.fspath(rel)
     if not s or "\x00" in s: raise IsolationError(f"refused path {s!r}: empty or contains NUL")
@@ -105,14 +107,13 @@ def _single_name(p: Path, shown: str) -> None:
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
         raise IsolationError(f"refused path {shown!r}: a hard link ({st.st_nlink} names for one file, maybe outside {NAMESPACE})")
 
-ArtifactStore.resolve = _resolve
-
 # %% ../nbs/03_artifacts.ipynb #e82e0ab2
 SIDECAR = ".sha256"
 
 def _sidecar(p: Path) -> Path: return p.with_name(p.name + SIDECAR)
 
-def _write_bytes(self: ArtifactStore, rel: str | Path, data: bytes) -> str:
+@patch
+def write_bytes(self: ArtifactStore, rel: str | Path, data: bytes) -> str:
     "Atomically write `data` and its SHA-256 sidecar; returns the hash."
     p = self.resolve(rel)
     h = sha256_bytes(data)
@@ -120,12 +121,14 @@ def _write_bytes(self: ArtifactStore, rel: str | Path, data: bytes) -> str:
     atomic_write(_sidecar(p), f"{h}  {p.name}\n")
     return h
 
-def _recorded_sha256(self: ArtifactStore, rel: str | Path) -> str | None:
+@patch
+def recorded_sha256(self: ArtifactStore, rel: str | Path) -> str | None:
     "The SHA-256 recorded when `rel` was written (None if never recorded)."
     sc = _sidecar(self.resolve(rel))
     return sc.read_text().split()[0] if sc.exists() else None
 
-def _verify(self: ArtifactStore, rel: str | Path) -> str:
+@patch
+def verify(self: ArtifactStore, rel: str | Path) -> str:
     "Check `rel` against its recorded SHA-256; returns it, or raises `IntegrityError`."
     p, want = self.resolve(rel), self.recorded_sha256(rel)
     if want is None: raise IntegrityError(f"{p}: no recorded SHA-256")
@@ -133,7 +136,8 @@ def _verify(self: ArtifactStore, rel: str | Path) -> str:
     if got != want: raise IntegrityError(f"{p}: SHA-256 mismatch (recorded {want[:12]}…, file {got[:12]}…)")
     return got
 
-def _read_bytes(self: ArtifactStore, rel: str | Path, verify: bool = False) -> bytes:
+@patch
+def read_bytes(self: ArtifactStore, rel: str | Path, verify: bool = False) -> bytes:
     "Read `rel`; with `verify=True` refuse it unless it matches its recorded SHA-256."
     p = self.resolve(rel)
     data = p.read_bytes()
@@ -143,25 +147,27 @@ def _read_bytes(self: ArtifactStore, rel: str | Path, verify: bool = False) -> b
             raise IntegrityError(f"{p}: SHA-256 mismatch or not recorded")
     return data
 
-ArtifactStore.write_bytes, ArtifactStore.recorded_sha256 = _write_bytes, _recorded_sha256
-ArtifactStore.verify, ArtifactStore.read_bytes = _verify, _read_bytes
-
 # %% ../nbs/03_artifacts.ipynb #069c07ee
-def _write_json(self: ArtifactStore, rel: str | Path, obj: Any) -> str:
+@patch
+def write_json(self: ArtifactStore, rel: str | Path, obj: Any) -> str:
     "Write `obj` as stable, sorted, indented JSON; returns its SHA-256."
     return self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
-def _read_json(self: ArtifactStore, rel: str | Path, verify: bool = False) -> Any:
+@patch
+def read_json(self: ArtifactStore, rel: str | Path, verify: bool = False) -> Any:
     "Read JSON written by `write_json`."
     return json.loads(self.read_bytes(rel, verify=verify))
 
-def _write_text(self: ArtifactStore, rel: str | Path, text: str) -> str:
+@patch
+def write_text(self: ArtifactStore, rel: str | Path, text: str) -> str:
     "Write text (UTF-8); returns its SHA-256."
     return self.write_bytes(rel, text.encode("utf-8"))
 
-def _exists(self: ArtifactStore, rel: str | Path) -> bool: return self.resolve(rel).exists()
+@patch
+def exists(self: ArtifactStore, rel: str | Path) -> bool: return self.resolve(rel).exists()
 
-def _list(self: ArtifactStore, rel: str | Path = ".", pattern: str = "*") -> list[str]:
+@patch
+def list(self: ArtifactStore, rel: str | Path = ".", pattern: str = "*") -> list[str]:
     "Files under `rel` matching `pattern`, relative to the store root, sidecars and temp files excluded."
     base = self.resolve(rel)
     return sorted(str(p.relative_to(self.root)) for p in base.glob(pattern)
@@ -178,7 +184,8 @@ def open_append(path: str | Path):
         os.close(fd); raise IsolationError(f"refused path {str(path)!r}: a hard link ({st.st_nlink} names for one file) or not a regular file")
     return os.fdopen(fd, "a", encoding="utf-8")
 
-def _append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:
+@patch
+def append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:
     "Append one line (e.g. JSONL) and fsync before returning; for append-only logs."
     if "\n" in line: raise ValueError("append_line takes exactly one line")
     p = self.resolve(rel)
@@ -186,7 +193,8 @@ def _append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:
     with open_append(p) as f:
         f.write(line + "\n"); f.flush(); os.fsync(f.fileno())
 
-def _append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> None:
+@patch
+def append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> None:
     "Append several lines with one write and one fsync (a batch of JSONL records)."
     if any("\n" in l for l in lines): raise ValueError("append_lines takes lines without newlines")
     if not lines: return
@@ -194,10 +202,6 @@ def _append_lines(self: ArtifactStore, rel: str | Path, lines: list[str]) -> Non
     p.parent.mkdir(parents=True, exist_ok=True)
     with open_append(p) as f:
         f.write("".join(l + "\n" for l in lines)); f.flush(); os.fsync(f.fileno())
-
-ArtifactStore.write_json, ArtifactStore.read_json, ArtifactStore.write_text = _write_json, _read_json, _write_text
-ArtifactStore.exists, ArtifactStore.list = _exists, _list
-ArtifactStore.append_line, ArtifactStore.append_lines = _append_line, _append_lines
 
 # %% ../nbs/03_artifacts.ipynb #93016e88
 LEDGER_NAMES = ("paper", "paper_realtime", "live")

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
 import cryptotrader
 from .log import register_secret
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
@@ -191,7 +192,6 @@ def checked_duration(v: str) -> str:
     try: duration_timedelta(v)
     except ValueError: raise ValueError(f"expected a positive duration like 24h or 7d, got {v!r}") from None
     return v
-
 
 # %% ../nbs/01_config.ipynb #71b2c4fd
 class RegimeParams(_Section):
@@ -412,13 +412,12 @@ def check_tree(base: str | Path, path: str | Path) -> Path:
         if not p.exists(): break
     return path
 
-def _check(self: DataPaths) -> DataPaths:
+@patch
+def check(self: DataPaths) -> DataPaths:
     "Refuse (`IsolationError`) a layout whose namespace roots or folders are reached through a symlink."
     for area, subs in LAYOUT.items():
         for s in subs: check_tree(self.root, self.area(area) / s)
     return self
-
-DataPaths.check = _check
 
 # %% ../nbs/01_config.ipynb #82b6be48
 class CredentialsError(ConfigError):

@@ -23,6 +23,7 @@ from .ml import MetaModel, load_approved_model, load_model
 from .registry import MODEL_ID_RE, load_approved, pointer_path, validation_status
 from .strategies import no_new_longs_in_panic
 from .universe import load_universe
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ShadowBook', 'ModelSignals']
@@ -102,20 +103,24 @@ class ModelSignals:
         else: self._mem[key] = value
 
 # %% ../nbs/47_model_runtime.ipynb #994b9514
+@patch
 def _feats(self: ModelSignals):
     if self.features is None: self.features = compute_features(self.panel)
     return self.features
 
+@patch
 def _book(self: ModelSignals, model: MetaModel) -> pd.DataFrame:
     w = model.weights(self._feats(), self.panel, self.base.regime)
     return no_new_longs_in_panic(w.reindex(self.base.weights.index).fillna(0.0), self.base.regime)
 
+@patch
 def _pointer_signature(self: ModelSignals):
     p = pointer_path(self.store, self.env)
     try: st = p.stat(); return (st.st_mtime_ns, st.st_size)
     except FileNotFoundError: return None
 
-def _refresh(self: ModelSignals, ts) -> None:
+@patch
+def refresh(self: ModelSignals, ts) -> None:
     "Look at the pointer (every bar with `reverify`); (re)load and verify the approved model if it changed."
     if not self.use_model: return
     sig = self._pointer_signature()
@@ -132,6 +137,7 @@ def _refresh(self: ModelSignals, ts) -> None:
     self._use(approved.model_id, w, ts); self._decision, self.refused, self._model = approved.audit_line_sha256, None, model
     self._record({"model_id": approved.model_id, "decision": approved.audit_line_sha256, "refused": None}, ts, model_sha256=approved.model_sha256)
 
+@patch
 def _refuse(self: ModelSignals, reason: str, model_id: str | None = None) -> None:
     "Stop using the approved model; say so (ERROR) once per refusal."
     if self.model_id is None and self.refused == reason: return       # still refused, for the same reason: said already
@@ -140,6 +146,7 @@ def _refuse(self: ModelSignals, reason: str, model_id: str | None = None) -> Non
     log_event(self.log, f"approved model REFUSED: {then}", logging.ERROR, env=self.env, model_id=model_id, reason=reason)
     self._record({"model_id": None, "decision": None, "refused": reason}, None, model_id=model_id)
 
+@patch
 def _record(self: ModelSignals, new: dict, ts, model_id: str | None = None, model_sha256: str | None = None) -> None:
     "Keep the model in use in the ledger's state; an event only when that changes (a restart that finds the same model resumes it)."
     old = self._stored("model") or {"model_id": None, "decision": None, "refused": None}
@@ -153,15 +160,14 @@ def _record(self: ModelSignals, new: dict, ts, model_id: str | None = None, mode
             log_event(self.log, "model switch", env=self.env, frm=old["model_id"], to=new["model_id"], at=iso_utc(ts) if ts else None)
             self.on_event("model_switch", frm=old["model_id"], to=new["model_id"], **({"model_sha256": model_sha256} if model_sha256 else {}))
 
+@patch
 def _use(self: ModelSignals, model_id, w, ts):
     self.model_id, self._w = model_id, w
     if model_id is None: self._decision = None
 
-ModelSignals._feats, ModelSignals._book, ModelSignals._pointer_signature = _feats, _book, _pointer_signature
-ModelSignals.refresh, ModelSignals._use, ModelSignals._refuse, ModelSignals._record = _refresh, _use, _refuse, _record
-
 # %% ../nbs/47_model_runtime.ipynb #8f70b662
-def _at(self: ModelSignals, ts):
+@patch
+def at(self: ModelSignals, ts):
     "(weights, regime, active, vols) at `ts`: the approved model's book, or the rules' when there is none."
     self.refresh(ts)
     w, regime, active, vols = self.base.at(ts)
@@ -173,13 +179,13 @@ def _at(self: ModelSignals, ts):
     if self.shadow_enabled: self._shadow(ts)
     return w, regime, active, vols
 
-ModelSignals.at = _at
-
 # %% ../nbs/47_model_runtime.ipynb #8bee5ef0
+@patch
 def _ready_candidates(self: ModelSignals) -> list[str]:
     vdir = self.store.resolve("validations")
     return sorted(p.stem for p in vdir.glob("*.ready") if MODEL_ID_RE.fullmatch(p.stem)) if vdir.is_dir() else []
 
+@patch
 def _shadow(self: ModelSignals, ts) -> None:
     ready = [m for m in self._ready_candidates() if m != self.model_id]
     if ready != self._shadow_sig:
@@ -210,12 +216,11 @@ def _shadow(self: ModelSignals, ts) -> None:
         self.ledger.append_artifact_line(f"shadow/{m}.jsonl", rec)   # with the bar's commit, exactly once
         self._store(f"shadow.{m}", book.state())
 
-def _update(self: ModelSignals, base: Signals, panel: Panel) -> None:
+@patch
+def update(self: ModelSignals, base: Signals, panel: Panel) -> None:
     "New bars (real time): the rules' signals and the panel they came from; the loaded models are re-applied to it."
     self.base, self.panel, self.features, self.notes = base, panel, None, base.notes
     self._row = {t: i for i, t in enumerate(base.weights.index.to_pydatetime())}
     if getattr(self, "_model", None) is not None and self._w is not None: self._w = self._book(self._model)
     for m, book in self._shadows.items():
         if m in getattr(self, "_shadow_models", {}): book.weights = self._book(self._shadow_models[m])
-
-ModelSignals._ready_candidates, ModelSignals._shadow, ModelSignals.update = _ready_candidates, _shadow, _update

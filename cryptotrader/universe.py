@@ -10,6 +10,7 @@ from decimal import Decimal, ROUND_DOWN, ROUND_HALF_EVEN
 from pathlib import Path
 from typing import Iterator, NamedTuple
 from .config import BUNDLED_DATA, Config, resolve_path
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ASSET_PAIRS_FILE', 'unified_asset', 'kraken_asset', 'OrderCheck', 'Instrument', 'instrument_from_asset_pair',
@@ -96,7 +97,8 @@ class Instrument:
 # %% ../nbs/10_universe.ipynb #ce0c9121
 def _decimals(x: Decimal) -> int: return max(0, -x.normalize().as_tuple().exponent)
 
-def _check_order(self: Instrument, amount, price, strict: bool = False) -> OrderCheck:
+@patch
+def check_order(self: Instrument, amount, price, strict: bool = False) -> OrderCheck:
     "Would Kraken accept `amount` (base units) at `price`? Rounds first unless `strict`."
     a, p = Decimal(str(amount)), Decimal(str(price))
     def no(reason, err): return OrderCheck(False, reason, err, a, p)
@@ -113,8 +115,6 @@ def _check_order(self: Instrument, amount, price, strict: bool = False) -> Order
     if a * p < self.costmin:
         return no(f"cost minimum not met: {(a * p).normalize()} {self.quote} < costmin {self.costmin} {self.quote}", "EOrder:Cost minimum not met")
     return OrderCheck(True, "ok", None, a, p)
-
-Instrument.check_order = _check_order
 
 # %% ../nbs/10_universe.ipynb #377346f8
 def instrument_from_asset_pair(kraken_id: str, d: dict) -> Instrument:
