@@ -4,7 +4,7 @@
 
 # %% ../nbs/37_book.ipynb #562e96b9
 from __future__ import annotations
-import contextlib, json, logging, signal, tempfile, threading
+import json, tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,58 +13,19 @@ import numpy as np
 import pandas as pd
 from .alerts import ledger_alerts
 from .backtest import bars_per_day, metrics
-from .broker import PaperBroker
 from .clock import TestClock, iso_utc
 from .config import Config, DataPaths
 from .data import Panel, timeframe_delta
 from .domain import Bar
-from .engine import Signals, StepResult, TradingEngine, panel_bars
+from .engine import Signals, StepResult, panel_bars
 from .ledger import Ledger
-from .log import log_event
-from .risk import KillSwitch, RiskManager
-from .scheduler import Scheduler
+from .node import ReplayFeed, TradingNode
+from .risk import KillSwitch
 from .universe import Universe, load_universe
 
 # %% auto #0
-__all__ = ['paper_engine', 'progress_bar', 'graceful_stop', 'drive', 'breaker_periods', 'book_metrics', 'TradedBook',
-           'steps_frame', 'book_of', 'simulate_book', 'shade_breaker', 'book_figure', 'why_line']
-
-# %% ../nbs/37_book.ipynb #adbd6b97
-def paper_engine(cfg: Config, universe: Universe, ledger: Ledger, signals,  # `Signals`, or any object with the same `at(ts)`
-                 seed: int | None = None, kill_switch: KillSwitch | None = None, alerts=None) -> TradingEngine:
-    "The paper trading engine of `cfg`: a seeded `PaperBroker`, the config's risk manager and training window, a simulated clock."
-    broker = PaperBroker(universe, cfg.execution, seed=cfg.execution.seed if seed is None else seed)
-    if alerts is not None: ledger.on_event = ledger_alerts(alerts)      # breaker, kill switch, … reach a person
-    return TradingEngine(cfg, universe, broker, ledger, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk, kill_switch), signals)
-
-def progress_bar(total: int, enabled: bool, desc: str = "replay"):
-    "A tqdm bar over `total` bars (a no-op when not `enabled`)."
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="bar", desc=desc, disable=not enabled, mininterval=0.5, leave=False)
-
-@contextlib.contextmanager
-def graceful_stop():
-    "While inside: SIGTERM and Ctrl-C set the returned event instead of killing the process (main thread only)."
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread(): yield stop; return
-    prev = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    try: yield stop
-    finally:
-        for s, h in prev.items(): signal.signal(s, h)
-
-def drive(engine: TradingEngine, steps: list[tuple[datetime, list[Bar]]], progress: bool = False,
-          stop_after: int | None = None, desc: str = "replay") -> list[StepResult]:
-    "Step `engine` through `steps` ((ts, bars) in time order; at most `stop_after` of them); commit; what each bar did."
-    out = []
-    with progress_bar(len(steps), progress, desc) as bar, graceful_stop() as stop:
-        for k, (ts, bars) in enumerate(steps):
-            if stop_after is not None and k >= stop_after: break
-            if stop.is_set():                      # SIGTERM (docker stop, systemd) or Ctrl-C: finish here, at a bar boundary
-                log_event(engine.log, "stopped by a signal: the last bar is complete and committed", logging.WARNING, last_bar=iso_utc(out[-1].ts) if out else None)
-                break
-            out.append(engine.step(ts, bars)); bar.update(1)
-    engine.ledger.commit()
-    return out
+__all__ = ['breaker_periods', 'book_metrics', 'TradedBook', 'steps_frame', 'book_of', 'simulate_book', 'shade_breaker',
+           'book_figure', 'why_line']
 
 # %% ../nbs/37_book.ipynb #39e52465
 def breaker_periods(led: Ledger) -> pd.DataFrame:
@@ -135,14 +96,15 @@ def book_of(led: Ledger, timeframe: str, results: list[StepResult], regimes: pd.
                       None if regimes is None else regimes.reindex(eq.index))
 
 def simulate_book(cfg: Config, panel: Panel, signals, universe: Universe | None = None, seed: int | None = None,
-                  progress: bool = False, kill_switch: KillSwitch | None = None) -> TradedBook:
-    "Trade `signals` on `panel` with the paper engine of `cfg` (a temporary ledger): the traded book."
+                  progress: bool = False, kill_switch: KillSwitch | None = None,
+                  logs: bool = True) -> TradedBook:   # False: no JSONL trade/observation logs (same engine, same numbers, no fsyncs)
+    "Trade `signals` on `panel` with the paper node of `cfg` (a temporary ledger): the traded book."
     universe = universe or load_universe(cfg, symbols=panel.symbols)
     with tempfile.TemporaryDirectory(prefix="traded-book-") as tmp:
-        led = Ledger(Path(tmp) / "book.sqlite", DataPaths(Path(tmp)), commit_every=24)
+        led = Ledger(Path(tmp) / "book.sqlite", DataPaths(Path(tmp)) if logs else None, commit_every=24 if logs else 10_000)
         try:
-            eng = paper_engine(cfg, universe, led, signals, seed, kill_switch)
-            results = drive(eng, list(panel_bars(panel)), progress, desc="traded book")
+            node = TradingNode.build(cfg, universe, led, signals, seed=seed, kill_switch=kill_switch)
+            results = node.run(ReplayFeed.of(panel), progress, desc="traded book")
             return book_of(led, panel.timeframe, results, getattr(signals, "regime", None))
         finally: led.close()
 

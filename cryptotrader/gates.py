@@ -182,16 +182,7 @@ def _signals(w: pd.DataFrame, panel: Panel, reg: pd.Series, name: str) -> Signal
 
 def traded_book(cfg: Config, panel: Panel, signals: Signals, universe=None) -> TradedBook:
     "`book.simulate_book` without the JSONL trade/observation logs (a throw-away ledger: same engine, same numbers, no fsyncs)."
-    import tempfile
-    from cryptotrader.book import book_of, drive, paper_engine
-    from cryptotrader.engine import panel_bars
-    from cryptotrader.ledger import Ledger
-    from cryptotrader.universe import load_universe
-    universe = universe or load_universe(cfg, symbols=panel.symbols)
-    with tempfile.TemporaryDirectory(prefix="gate-book-") as tmp:
-        led = Ledger(Path(tmp) / "book.sqlite", None, commit_every=10_000)
-        try: return book_of(led, panel.timeframe, drive(paper_engine(cfg, universe, led, signals), list(panel_bars(panel))), signals.regime)
-        finally: led.close()
+    return simulate_book(cfg, panel, signals, universe, logs=False)
 
 def _pairs(panel: Panel, live: list) -> Panel:
     return Panel(*(getattr(panel, k)[live] for k in ("open", "high", "low", "close", "volume")), panel.timeframe, panel.report)

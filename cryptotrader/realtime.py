@@ -20,7 +20,7 @@ from .alerts import Alerter, announced, ledger_alerts
 from .artifacts import ArtifactStore, IntegrityError, ledger_file
 from .engine import StepResult, TradingEngine, compute_signals
 from .model_runtime import ModelSignals
-from .service import WARMUP   # the trailing window of the signals (as long as a replay's warm-up)
+from .node import WARMUP   # the trailing window of the signals (as long as a replay's warm-up)
 from .kraken_broker import KrakenBroker, make_broker, ReconcileError, ReconcileReport, RetryPolicy, classify_error, reconcile
 from .ledger import Ledger
 from .log import get_logger, log_event

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 from .alerts import Alerter
 from .artifacts import ArtifactStore, ledger_path
-from .book import book_figure, book_metrics, book_of, breaker_periods, drive, paper_engine
+from .book import book_figure, book_metrics, book_of, breaker_periods
+from .node import WARMUP, ReplayFeed, TradingNode
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
 from .data import Panel, load_panel
-from .engine import Signals, TradingEngine, compute_signals, panel_bars
+from .engine import Signals, compute_signals
 from .ledger import Ledger, ledger_digest
 from .model_runtime import ModelSignals
 from .log import get_logger, log_event
@@ -26,7 +27,7 @@ from .risk import KillSwitch
 from .universe import Universe, load_universe
 
 # %% auto #0
-__all__ = ['WARMUP', 'RunMismatch', 'ReplaySpec', 'data_dir_label', 'range_bound', 'replay_spec', 'ReplayResult', 'replay_inputs',
+__all__ = ['RunMismatch', 'ReplaySpec', 'data_dir_label', 'range_bound', 'replay_spec', 'ReplayResult', 'replay_inputs',
            'service_signals', 'run_replay', 'summarise', 'write_paper_report']
 
 # %% ../nbs/80_service.ipynb #6f189207
@@ -77,8 +78,6 @@ class ReplayResult:
     report_png: Path | None = None
     notes: list[str] = field(default_factory=list)
 
-WARMUP = pd.Timedelta(days=400)  # history before --start that features and regimes see (the regime's volatility rank spans 365 d)
-
 def replay_inputs(cfg: Config, spec: ReplaySpec, sources: tuple[str, ...] = ("kraken",)) -> tuple[Universe, Panel, Panel, list[str]]:
     "(universe, history with warm-up, the panel to trade, notes) of a replay: what the service and the backtest both read."
     uni = load_universe(cfg, symbols=list(spec.pairs))
@@ -111,12 +110,12 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
             raise RunMismatch(f"{lp} holds another replay ({json.dumps(stored)}); use --fresh to start over")
         if stored is None:
             with led._tx(): led.set_state("run", spec.to_dict())
-        engine = paper_engine(cfg, uni, led, signals, spec.seed, KillSwitch.from_config(cfg, environ), Alerter.from_config(cfg, environ))
-        steps = list(panel_bars(panel))
-        last = engine.restore(b for _, bars in steps for b in bars)
-        todo = [(ts, bars) for ts, bars in steps if last is None or ts > last]
-        if last is not None: log_event(log, "resuming from the ledger", last_bar=iso_utc(last), remaining=len(todo))
-        drive(engine, todo, progress, stop_after, desc="paper replay")
+        node = TradingNode.build(cfg, uni, led, signals, seed=spec.seed, kill_switch=KillSwitch.from_config(cfg, environ), alerts=Alerter.from_config(cfg, environ))
+        feed = ReplayFeed.of(panel)
+        last = node.start(feed.bars())
+        todo = feed.after(last)
+        if last is not None: log_event(log, "resuming from the ledger", last_bar=iso_utc(last), remaining=todo.total)
+        node.run(todo, progress, stop_after, desc="paper replay")
         summary = summarise(led, signals, panel, cfg, spec)
     finally: led.close()
     res = ReplayResult(summary, lp, notes=notes)
