@@ -10,13 +10,12 @@ from datetime import time
 from pathlib import Path
 import pandas as pd
 from .backtest import BacktestResult, run_backtest
-from .broker import PaperBroker
 from .clock import TestClock
 from .config import Config, DataPaths
 from .data import Panel
-from .engine import Signals, TradingEngine, panel_bars
+from .engine import Signals
 from .ledger import Ledger
-from .risk import RiskManager
+from .node import ReplayFeed, TradingNode
 from .scheduler import Scheduler, TrainingWindow
 from .universe import Universe
 
@@ -52,16 +51,14 @@ class PaperRun:
 
 def paper_replay(weights: pd.DataFrame, panel: Panel, cfg: Config, universe: Universe, min_trade_fraction: float,
                  root: str | Path | None = None, commit_every: int = 24) -> PaperRun:
-    "Replay `weights` through `TradingEngine` + `PaperBroker` + `Ledger` (in `root`, default a temporary folder)."
+    "Replay `weights` through the paper trading node (engine, paper broker, ledger in `root`, default a temporary folder), without the training window."
     from cryptotrader.ledger import ledger_digest
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(root or tmp)
         led = Ledger(root / "parity.sqlite", DataPaths(root), commit_every=commit_every)
-        eng = TradingEngine(cfg, universe, PaperBroker(universe, cfg.execution, seed=cfg.execution.seed), led,
-                            Scheduler(NO_PAUSE, TestClock()), RiskManager(cfg.risk), weights_signals(weights),
-                            min_trade_fraction=min_trade_fraction)
-        for ts, bars in panel_bars(panel): eng.step(ts, bars)
-        led.commit()
+        node = TradingNode.build(cfg, universe, led, weights_signals(weights), scheduler=Scheduler(NO_PAUSE, TestClock()),
+                                 min_trade_fraction=min_trade_fraction)
+        node.run(ReplayFeed.of(panel))
         fills, orders = led.fills(), led.orders()
         run = PaperRun(led.equity_curve().equity, len(fills), len(orders), float(sum(f.fee for f in fills)), ledger_digest(led))
         led.close()
