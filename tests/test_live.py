@@ -349,3 +349,32 @@ def test_the_window_opening_triggers_the_nightly_run_once_and_trading_resumes(ho
     with Ledger(res.ledger, readonly=True) as led:
         kinds = [k for (k,) in led.con.execute("SELECT kind FROM engine_events WHERE kind IN ('pause','nightly','resume') ORDER BY seq")]
     assert kinds == ["pause", "nightly", "resume"]
+
+
+def test_sigterm_ends_a_realtime_run_after_the_bar_with_exit_0(home):
+    "docker stop / systemd: SIGTERM while `paper --realtime` waits for the next close ends it at once, cleanly (exit 0), the ledger whole."
+    import signal, sqlite3, subprocess, time
+    from conftest import BIN
+    s = _server(seed=6)
+    s.start()
+    s.run_clock(speed=1800)                                   # one hourly bar every 2 s
+    lp = home / "artifacts" / "crypto" / "kraken_global" / "ledger" / "paper_realtime.sqlite"
+    try:
+        p = subprocess.Popen([str(BIN / "cryptotrader"), "paper", "--realtime", "--exchange-url", s.base_url, "--pairs", *PAIRS],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""})
+        deadline, bars = time.monotonic() + 90, 0
+        while time.monotonic() < deadline and bars < 2 and p.poll() is None:
+            time.sleep(0.5)
+            if lp.exists():
+                with sqlite3.connect(f"file:{lp}?mode=ro", uri=True) as con:
+                    try: bars = con.execute("SELECT count(*) FROM equity").fetchone()[0]
+                    except sqlite3.OperationalError: bars = 0
+        assert bars >= 2, "the service never traded two bars"
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        s.stop()
+    assert p.returncode == 0, err[-2000:]
+    with Ledger(lp, readonly=True) as led:
+        assert led.check_consistency() == [] and len(led.equity_curve()) >= 2
