@@ -16,61 +16,16 @@ from .clock import iso_utc, to_utc
 from .config import Config, parse_duration
 from .data import Panel, timeframe_delta
 from .domain import Bar, OrderFilled
-from .features import compute_features, realised_vol, bars_per_year, n_bars
 from .ledger import Ledger
 from .log import get_logger, log_event
 from .rebalance import current_weights, rebalance_orders
-from .regime import BenchmarkMissing, label_regimes, regime_params
 from .risk import SIZING_RULES, RiskManager, RiskState, update_breaker
 from .scheduler import Scheduler
-from .strategies import Selector, selector_params
+from .signals import VOL_WINDOW, Signals, compute_signals   # the engine's input; re-exported here for callers
 from .universe import Universe
 
 # %% auto #0
-__all__ = ['VOL_WINDOW', 'Signals', 'compute_signals', 'StepResult', 'TradingEngine', 'panel_bars']
-
-# %% ../nbs/35_engine.ipynb #d4f6b282
-@dataclass(frozen=True)
-class Signals:
-    "Per-bar decisions of the research core: target weights, regime, active strategies, volatility."
-    weights: pd.DataFrame   # index × symbols, ≥ 0, rows sum ≤ 1
-    regime: pd.Series       # 'RISK_ON' | 'RISK_OFF' | 'PANIC'
-    active: pd.Series       # e.g. 'trend_following+cross_sectional_momentum'
-    vol: pd.DataFrame       # annualised realised volatility per pair
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self):   # plain arrays and a ts → row map: `at` is called once per bar in the hot loop
-        object.__setattr__(self, "_row", {t: i for i, t in enumerate(self.weights.index.to_pydatetime())})
-        object.__setattr__(self, "_w", self.weights.to_numpy(dtype=float))
-        object.__setattr__(self, "_v", self.vol.reindex(columns=self.weights.columns).to_numpy(dtype=float))
-        object.__setattr__(self, "_r", self.regime.astype(str).tolist())
-        object.__setattr__(self, "_a", self.active.astype(str).tolist())
-        object.__setattr__(self, "_syms", list(self.weights.columns))
-
-    def at(self, ts) -> tuple[dict[str, float], str, str, dict[str, float]]:
-        "(weights, regime, active, vols) at bar `ts`, as plain Python values."
-        i = self._row[ts]
-        w = {s: x for s, x in zip(self._syms, self._w[i].tolist()) if x > 0 and math.isfinite(x)}
-        v = {s: x for s, x in zip(self._syms, self._v[i].tolist()) if math.isfinite(x)}
-        return w, self._r[i], self._a[i], v
-
-VOL_WINDOW = "7d"  # realised volatility behind the risk manager's volatility targeting
-
-def compute_signals(panel: Panel, cfg: Config, selector: Selector | None = None) -> Signals:
-    "Features → regime → selector over a whole panel (causal: row t uses data ≤ t)."
-    feats = compute_features(panel)
-    notes = []
-    try: regimes = label_regimes(panel, regime_params(cfg), cfg.universe.benchmark)
-    except BenchmarkMissing as e:
-        notes.append(f"benchmark {cfg.universe.benchmark} has no data ({e}); every bar is RISK_OFF")
-        regimes = pd.Series("RISK_OFF", index=panel.index, name="regime")
-    sel = selector or Selector(selector_params(cfg))
-    weights = sel.weights(feats, panel, regimes).fillna(0.0)
-    mix = sel.mix(regimes, panel.index)
-    names = np.array(mix.columns)
-    active = pd.Series(["+".join(names[row > 0]) for row in mix.to_numpy()], index=panel.index, name="active")
-    vol = realised_vol(panel.close, n_bars(VOL_WINDOW, panel.timeframe), bars_per_year(panel.timeframe))
-    return Signals(weights, regimes, active, vol, tuple(notes))
+__all__ = ['StepResult', 'TradingEngine', 'panel_bars']
 
 # %% ../nbs/35_engine.ipynb #538c9f16
 @dataclass

@@ -18,7 +18,7 @@ from .data import Panel
 from .features import FeatureParams, compute_features
 from .backtest import BacktestResult, bars_per_day, buy_and_hold, run_backtest
 from .book import TradedBook, simulate_book
-from .engine import VOL_WINDOW, Signals
+from .signals import VOL_WINDOW, Signals
 from .features import bars_per_year, n_bars, realised_vol
 from .strategies import no_new_longs_in_panic
 from .registry import (MANIFEST, REQUIRED_GATES, candidate_dir, check_model_id, manifest_problems, validation_path,

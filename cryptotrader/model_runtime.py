@@ -15,7 +15,7 @@ from .artifacts import ArtifactStore, IntegrityError
 from .clock import iso_utc
 from .config import Config
 from .data import Panel
-from .engine import Signals
+from .signals import Signals
 from .features import compute_features
 from .ledger import Ledger
 from .log import get_logger, log_event

@@ -13,7 +13,7 @@ from .backtest import BacktestResult, run_backtest
 from .clock import TestClock
 from .config import Config, DataPaths
 from .data import Panel
-from .engine import Signals
+from .signals import Signals
 from .ledger import Ledger
 from .node import ReplayFeed, TradingNode
 from .scheduler import Scheduler, TrainingWindow

@@ -21,3 +21,12 @@ def test_a_strategy_the_config_cannot_name_is_refused():
     with pytest.raises(ValueError, match="STRATEGY_NAMES"):
         register(Unlisted)
     assert "unlisted_strategy" not in STRATEGIES
+
+
+def test_the_ml_band_does_not_import_the_engine():
+    "The model and its runtime need `Signals` (23_signals), not the trading engine or a broker."
+    import json, subprocess, sys
+    code = "import sys, cryptotrader.ml, cryptotrader.model_runtime, json; print(json.dumps(sorted(m for m in sys.modules if m.startswith('cryptotrader.'))))"
+    mods = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
+    assert "cryptotrader.signals" in mods
+    assert not mods & {"cryptotrader.engine", "cryptotrader.broker", "cryptotrader.kraken_broker", "cryptotrader.node"}, sorted(mods)
