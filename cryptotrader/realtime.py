@@ -24,6 +24,8 @@ from .service import WARMUP   # the trailing window of the signals (as long as a
 from .kraken_broker import KrakenBroker, make_broker, ReconcileError, ReconcileReport, RetryPolicy, classify_error, reconcile
 from .ledger import Ledger
 from .log import get_logger, log_event
+from .metrics import ExchangeStats
+from .ops import OpsWatch, guarded_heartbeat
 from .ml import load_approved_model
 from .registry import load_approved
 from .risk import KillSwitch, RiskManager, RiskState
@@ -43,9 +45,11 @@ class MarketData:
         self.ex = client or kraken_client(exchange_url, enableRateLimit=False, timeout=timeout_ms)
         self.retry = retry or RetryPolicy()
         self.minutes = int(timeframe_delta(timeframe).total_seconds() // 60)
+        self.stats = ExchangeStats()      # count, errors, latency per call (the service keeps it in the ledger)
     def _public(self, method: str, params: dict) -> dict:
         for attempt in range(self.retry.max_attempts):
-            try: return getattr(self.ex, f"publicGet{method}")(params)["result"]
+            try:
+                with self.stats.timed(method): return getattr(self.ex, f"publicGet{method}")(params)["result"]
             except Exception as e:
                 action, err = classify_error(e)
                 if action != "retry" or attempt + 1 >= self.retry.max_attempts:
@@ -249,6 +253,7 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
         from cryptotrader.nightly import run_nightly
         nightly = lambda: run_nightly(cfg, clock)
     was_paused, outcome = bool(engine.ledger.get_state("paused")), None
+    ops = OpsWatch(engine.ledger, market, engine.broker)   # rejections in a row, exchange unreachable, dead-man's switch, exchange metrics
     while max_bars is None or res.bars < max_bars:
         wait_until(close)
         bar_ts = close - td
@@ -258,6 +263,7 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
             wait_until(close + (attempt + 1) * td / 120)
         if err: log_event(log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
         _watch_feed(feed, got, bar_ts, engine.ledger, log)
+        ops.exchange(bar_ts, err)
         panel = history.panel(bar_ts)
         bars = _bars_at(panel, pd.Timestamp(bar_ts))
         if not bars:
@@ -273,6 +279,7 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
         step = engine.step(bar_ts, bars)
         engine.ledger.commit()
         _record_halts(risk, engine.ledger)
+        ops.after_bar(bar_ts, engine.broker)
         res.steps.append(step)
         log_event(log, "bar", bar=iso_utc(bar_ts), equity=round(step.equity, 2), orders=step.orders, fills=step.fills,
                   regime=step.regime, state=step.state, paused=step.paused, model=models.model_id or "rules-only")
@@ -318,7 +325,8 @@ def _run_nightly(nightly: Callable[[], object], log) -> dict:
     "Run the nightly pipeline (trading is paused); never let its failure stop the service."
     try:
         r = nightly()
-        return {"status": getattr(r, "status", str(r)), "model_id": getattr(r, "model_id", None), "error": getattr(r, "error", None)}
+        return {"status": getattr(r, "status", str(r)), "model_id": getattr(r, "model_id", None), "error": getattr(r, "error", None),
+                "validate_html": (getattr(r, "paths", None) or {}).get("validate_html")}   # the alert names the evidence
     except Exception as e:
         log_event(log, "nightly run failed", 40, error=f"{type(e).__name__}: {e}")
         return {"status": "ERROR", "model_id": None, "error": f"{type(e).__name__}: {e}"}
@@ -402,7 +410,7 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     broker = make_broker(cfg, uni, clock, credentials=creds, exchange_url=exchange_url, **broker_options)
     led = Ledger(ledger_file(paths, "live"), paths)   # checked by the store: no symlink or hard link out
     try:
-        with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused"}):
+        with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused", ExchangeUnavailable: "exchange_unreachable"}):
             rep = reconcile(broker, led, tolerance, trades_lookback_days)
             if not rep.ok: raise ReconcileError(rep)
             if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
@@ -410,7 +418,7 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
             history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
             engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
             dms = cfg.live.dead_man_switch_seconds
-            wait = wait_until or waiter(clock, heartbeat=broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0)
+            wait = wait_until or waiter(clock, heartbeat=guarded_heartbeat(broker.heartbeat, led, clock), max_sleep=min(10.0, dms / 4) if dms else 10.0)
             res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
                                use_model=not rules_only, require_model=True)
             res.reconcile = rep
