@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, ROOT, run_cli
 
-from cryptotrader.config import LIVE_CONFIG
+from cryptotrader.config import LIVE_CONFIG, PAPER_CONFIG, load_config
 from cryptotrader.ledger import Ledger
 
 TOKEN = "test-token-123"
@@ -123,3 +123,17 @@ def test_the_chart_shades_the_regimes(served):
     with Ledger(home / "artifacts/crypto/kraken_global/ledger/paper.sqlite", readonly=True) as led:
         regimes = set(regime_history(led))
     assert len(regimes) >= 2 and all(REGIME_COLORS[r] in svg for r in regimes), regimes
+
+
+def test_status_per_environment_reads_only_its_own_ledger(served):
+    "Paper and live in one data root: each `status` shows its own ledger's numbers and real-time state, never the other's."
+    from cryptotrader.cli_trading import service_status
+    _, home, summary = served
+    env = {"CRYPTOTRADER_HOME": str(home)}
+    paper, live = service_status(load_config(PAPER_CONFIG), environ=env), service_status(load_config(LIVE_CONFIG), environ=env)
+    with Ledger(home / "artifacts/crypto/kraken_global/ledger/live.sqlite", readonly=True) as led:
+        want = (round(float(led.equity_curve().equity.iloc[-1]), 2), led.get_state("regime"), led.get_state("active"))
+    assert (paper["equity"], paper["last_bar"]) == (summary["final_equity"], summary["end"])
+    assert (live["equity"], live["regime"], live["active_strategies"]) == want and live["last_bar"] != paper["last_bar"]
+    assert live["dead_man_switch"]["state"] == "armed" and live["exchange_unreachable"] is None      # live's own switch (OpsWatch)
+    assert paper["dead_man_switch"] is None and paper["ledger"] != live["ledger"]
