@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_ops.ipynb #d40c009a
 from __future__ import annotations
-import logging
+import contextlib, logging, signal, threading
 from datetime import datetime
 from typing import Callable
 from .clock import Clock, iso_utc
@@ -15,7 +15,7 @@ from .metrics import ExchangeStats
 from .universe import ExchangeUnavailable
 
 # %% auto #0
-__all__ = ['OpsWatch', 'dead_man_switch', 'guarded_heartbeat']
+__all__ = ['OpsWatch', 'dead_man_switch', 'guarded_heartbeat', 'ServiceStopped', 'stop_between_bars']
 
 # %% ../nbs/81_ops.ipynb #e195fdc8
 _REJECT_SCAN = 50   # orders looked at for the streak (newest first)
@@ -91,3 +91,26 @@ def guarded_heartbeat(heartbeat: Callable[[], object], ledger: Ledger, clock: Cl
                 dead_man_switch(ledger, clock.now(), "failed", error=f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
             return None
     return beat
+
+# %% ../nbs/81_ops.ipynb #a7672d9c
+class ServiceStopped(KeyboardInterrupt):
+    "SIGTERM or Ctrl-C reached a real-time service between bars: end cleanly."
+
+@contextlib.contextmanager
+def stop_between_bars(wait_until: Callable[[datetime], None]):
+    "While inside, SIGTERM/SIGINT end the service at a bar boundary: yields a `wait_until` that raises `ServiceStopped` (its `raw` never does)."
+    stop, waiting = threading.Event(), threading.Event()
+    def wait(t: datetime) -> None:
+        if stop.is_set(): raise ServiceStopped("stopped by a signal after the bar")
+        waiting.set()
+        try: wait_until(t)
+        finally: waiting.clear()
+    wait.raw = wait_until
+    def handler(signum, frame):
+        stop.set()
+        if waiting.is_set(): raise ServiceStopped(f"stopped by {signal.Signals(signum).name} while waiting for the next bar")
+    if threading.current_thread() is not threading.main_thread(): yield wait; return
+    prev = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try: yield wait
+    finally:
+        for s, h in prev.items(): signal.signal(s, h)

@@ -25,7 +25,7 @@ from .kraken_broker import KrakenBroker, make_broker, ReconcileError, ReconcileR
 from .ledger import Ledger
 from .log import get_logger, log_event
 from .metrics import ExchangeStats
-from .ops import OpsWatch, guarded_heartbeat
+from .ops import OpsWatch, ServiceStopped, guarded_heartbeat, stop_between_bars
 from .ml import load_approved_model
 from .registry import load_approved
 from .risk import KillSwitch, RiskManager, RiskState
@@ -255,12 +255,15 @@ def run_realtime(cfg: Config, engine: TradingEngine, market: MarketData, history
     was_paused, outcome = bool(engine.ledger.get_state("paused")), None
     ops = OpsWatch(engine.ledger, market, engine.broker)   # rejections in a row, exchange unreachable, dead-man's switch, exchange metrics
     while max_bars is None or res.bars < max_bars:
-        wait_until(close)
+        try: wait_until(close)
+        except ServiceStopped as e:                         # SIGTERM / Ctrl-C (`stop_between_bars`): every bar so far is committed
+            log_event(log, str(e), logging.WARNING, last_bar=iso_utc(res.steps[-1].ts) if res.steps else None)
+            res.notes.append(str(e)); break
         bar_ts = close - td
         for attempt in range(publish_retries + 1):          # the exchange may publish the closed bar a little late
             got, err = _fetch(history, market, bar_ts)
             if got or attempt == publish_retries: break
-            wait_until(close + (attempt + 1) * td / 120)
+            getattr(wait_until, "raw", wait_until)(close + (attempt + 1) * td / 120)   # (inside the bar: a signal waits for its end)
         if err: log_event(log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
         _watch_feed(feed, got, bar_ts, engine.ledger, log)
         ops.exchange(bar_ts, err)
@@ -358,8 +361,8 @@ def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None,
             engine = _engine(cfg, uni, broker, led, clock, environ)
             history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
             engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
-            return run_realtime(cfg, engine, market, history, clock, wait_until or waiter(clock), max_bars, on_step=on_step,
-                                nightly=nightly, environ=environ)
+            with stop_between_bars(wait_until or waiter(clock)) as wait:   # SIGTERM: end at a bar boundary, exit 0
+                return run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ)
     finally: led.close()
 
 def _hist_bars(history: History, symbol: str, last) -> list[Bar]:
@@ -419,8 +422,9 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
             engine.restore(b for s in history.symbols for b in _hist_bars(history, s, led.last_bar()))
             dms = cfg.live.dead_man_switch_seconds
             wait = wait_until or waiter(clock, heartbeat=guarded_heartbeat(broker.heartbeat, led, clock), max_sleep=min(10.0, dms / 4) if dms else 10.0)
-            res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
-                               use_model=not rules_only, require_model=True)
+            with stop_between_bars(wait) as wait:       # SIGTERM (docker stop): end at a bar boundary, disarm, exit 0
+                res = run_realtime(cfg, engine, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
+                                   use_model=not rules_only, require_model=True)
             res.reconcile = rep
             return res
     finally:
