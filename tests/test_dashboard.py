@@ -94,6 +94,8 @@ def test_paper_and_live_pages_show_their_own_ledgers_in_a_browser(served, tmp_pa
         live_equity = float(led.equity_curve().equity.iloc[-1])
     live = _dom(f"{base}/env/live_kraken_crypto_global?token={TOKEN}", tmp_path / "live.png")
     assert f"<td id=\"equity\">{live_equity:,.2f}</td>" in live and "live_kraken_crypto_global" in live
+    assert '<td id="exchange">reachable</td>' in live and '<td id="switch">armed (trigger' in live   # live's own exchange and switch
+    assert '<td id="exchange">' not in dom                                                          # (a replay has neither)
     assert f"{summary['final_equity']:,.2f}" not in live                # never another environment's numbers
     assert "No ledger yet" in _get(f"{base}/env/paper_kraken_crypto_global-realtime?token={TOKEN}")[1]   # (no browser needed for that)
 
