@@ -1,19 +1,25 @@
 # cryptotrader — one image for paper and live (the mode comes from the config, chosen at run time).
 # Build:  docker build -t cryptotrader:latest .
 # Run:    ./run_paper_kraken_crypto.sh   or   ./run_live_kraken_crypto.sh
-FROM python:3.11-slim
+# 1. build the wheel (the package plus its bundle: configs, bundled data, nightly notebooks, the lock; see setup.py)
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY . .
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
+# 2. the runtime: only runtime dependencies (requirements-runtime.txt: no jupyterlab, pytest, nbdev), the wheel not editable
+FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MPLBACKEND=Agg \
     CRYPTOTRADER_HOME=/data NUMBA_CACHE_DIR=/tmp/numba-cache
-RUN apt-get update && apt-get install -y --no-install-recommends make git tini && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 trader
+COPY requirements-runtime.txt /tmp/
+RUN python -m pip install --no-cache-dir -r /tmp/requirements-runtime.txt
+COPY --from=build /wheels /wheels
+RUN python -m pip install --no-cache-dir --no-deps /wheels/*.whl && rm -rf /wheels \
+ && ln -s "$(python -c 'import cryptotrader.config as c; print(c.PROJECT_ROOT)')" /app && mkdir -p /data && chown -R trader /data
+# /app is the installed bundle: `--config config/crypto/….yaml` in the run scripts resolves there
 WORKDIR /app
-
-# the pinned stack first (cached layer), then the project
-COPY requirements.txt ./
-RUN python -m pip install --no-cache-dir -r requirements.txt
-COPY . .
-RUN python -m pip install --no-cache-dir --no-deps -e . && mkdir -p /data && chown -R trader /data
 USER trader
 VOLUME ["/data"]
 

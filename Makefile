@@ -14,7 +14,7 @@ LAB_PORT ?= 8888
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: help install browser run test sync-check nbtest pytest nbval lab clean-venv
+.PHONY: help install browser run test sync-check nbtest pytest nbval lab clean-venv runtime-requirements wheel
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,12 @@ lab: $(STAMP) ## JupyterLab for researchers on 127.0.0.1 with a token
 	@root=$$([ "$$(id -u)" = 0 ] && echo --allow-root || true)
 	@echo "JupyterLab: http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) --IdentityProvider.token=$$token $$root --notebook-dir=nbs
+
+runtime-requirements: $(STAMP) ## regenerate requirements-runtime.txt (the lock's runtime subset: what the image installs)
+	$(BIN)/python scripts/runtime_requirements.py
+
+wheel: $(STAMP) ## build the non-editable wheel (package + configs + bundled data + nightly notebooks) into dist/
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)

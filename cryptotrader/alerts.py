@@ -21,7 +21,7 @@ ALERT_EVENTS = {   # event -> default severity
     "breaker_engaged": "warning", "breaker_released": "info",
     "kill_switch_engaged": "critical", "kill_switch_released": "warning",
     "reconciliation_refused": "critical", "orders_rejected": "warning",
-    "market_data_stale": "warning", "market_data_resumed": "info", "exchange_unreachable": "critical",
+    "market_data_stale": "warning", "market_data_resumed": "info", "exchange_unreachable": "critical", "exchange_reachable": "info",
     "dead_man_switch_armed": "info", "dead_man_switch_failed": "critical",
     "nightly_pass": "info", "nightly_fail": "warning", "model_promoted": "warning", "model_rolled_back": "warning",
     "model_refused": "critical", "service_started": "info", "service_stopped": "info", "service_crashed": "critical",
@@ -122,14 +122,28 @@ def _alert_of(kind: str, p: dict) -> tuple[str, str] | None:
     if kind == "model_refused": return kind, f"approved model {p.get('model_id') or ''} REFUSED: {p.get('reason')}; new entries halted"
     if kind == "nightly":
         ok = str(p.get("status", "")).upper() == "PASS"
-        return ("nightly_pass" if ok else "nightly_fail"), f"nightly {p.get('model_id', '')}: {p.get('status')} — evidence {p.get('validate_html') or p.get('error') or ''}"
+        evidence = p.get("validate_html") or p.get("train_html")
+        return ("nightly_pass" if ok else "nightly_fail"), (f"nightly {p.get('model_id') or ''}: {p.get('status')}"
+                                                           + (f" — evidence {evidence}" if evidence else " — no evidence report")
+                                                           + (f"; {p['error']}" if p.get("error") else ""))
+    if kind == "orders_rejected":
+        return kind, (f"{p.get('count')} orders rejected in a row; the last: {p.get('symbol')} {p.get('reason')}"
+                      + (f" ({p['kraken_error']})" if p.get("kraken_error") else ""))
+    if kind == "exchange_unreachable": return kind, f"the exchange did not answer: {p.get('error')}; no new bars, nothing traded"
+    if kind == "exchange_reachable": return kind, "the exchange answers again"
+    if kind == "dead_man_switch":
+        if p.get("state") == "armed": return "dead_man_switch_armed", f"dead-man's switch armed: Kraken cancels every open order if not refreshed within {p.get('seconds')} s (trigger {p.get('trigger')})"
+        return "dead_man_switch_failed", f"dead-man's switch refresh FAILED: {p.get('error')}; if it stays unrefreshed Kraken cancels the open orders"
+    if kind in ("model_promoted", "model_rolled_back"):
+        return kind, (f"{p.get('env')}: {kind.split('_', 1)[1].replace('_', ' ')} to {p.get('model_id') or 'rules only'}"
+                      f" (previous: {p.get('previous') or 'none'}; by {p.get('by') or '?'}: {p.get('reason')!r})")
     return None
 
 def ledger_alerts(alerter: Alerter):
     "A `Ledger.on_event` hook that sends the events a person needs through `alerter`."
     def hook(kind: str, ts, payload: dict) -> None:
         a = _alert_of(kind, payload)
-        if a is not None: alerter.send(a[0], a[1], at=ts)
+        if a is not None: alerter.send(a[0], a[1], key=str(payload.get("model_id") or ""), at=ts)   # two models: two alerts
     return hook
 
 @contextlib.contextmanager

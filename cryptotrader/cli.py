@@ -16,8 +16,8 @@ from .scheduler import Scheduler
 from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs, load_universe, universe_from_asset_pairs, universe_records, universe_table
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'COMMANDS', 'LOG_LEVELS', 'PAIRS_HELP', 'LIVE_CHECKS',
-           'pinned_versions', 'check_python', 'check_packages', 'check_configs', 'check_data_root',
+__all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'DEV_PACKAGES', 'COMMANDS', 'LOG_LEVELS', 'PAIRS_HELP',
+           'LIVE_CHECKS', 'pinned_versions', 'check_python', 'check_packages', 'check_configs', 'check_data_root',
            'check_bundled_data', 'check_kernel', 'check_universe', 'run_checks', 'verify_checks', 'command',
            'load_command_modules', 'build_parser', 'output_file', 'main', 'parse_pairs', 'cmd_verify', 'cmd_universe',
            'cmd_schedule', 'cmd_config']
@@ -27,6 +27,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 CHECK_PACKAGES = {"nbdev": "nbdev", "papermill": "papermill", "pandas": "pandas", "numpy": "numpy", "scikit-learn": "sklearn",
                   "vectorbt": "vectorbt", "ccxt": "ccxt", "matplotlib": "matplotlib", "pydantic": "pydantic", "PyYAML": "yaml",
                   "pyarrow": "pyarrow", "skops": "skops", "pytest": "pytest", "nbval": "nbval", "jupyterlab": "jupyterlab"}
+DEV_PACKAGES = ("nbdev", "pytest", "nbval", "jupyterlab")   # not in a runtime install (a wheel: requirements-runtime.txt)
 
 def pinned_versions(path: Path = PROJECT_ROOT / "requirements.txt") -> dict[str, str]:
     "Package → version from the lock file (names normalised to lower case with dashes)."
@@ -43,13 +44,16 @@ def check_python() -> tuple[bool, str]:
 def check_packages() -> tuple[bool, str]:
     import importlib.metadata as md
     pins, bad = pinned_versions(), []
+    dev = PROJECT_ROOT.name != "_bundle"                      # a checkout (make install); else an installed wheel
     for dist, mod in CHECK_PACKAGES.items():
+        if dist in DEV_PACKAGES and not dev: continue
         try:
             importlib.import_module(mod)
             have, want = md.version(dist), pins.get(dist.lower())
             if want and have != want: bad.append(f"{dist} {have} (pinned {want})")
         except Exception as e: bad.append(f"{dist}: {type(e).__name__}: {e}")
-    return (not bad, "; ".join(bad) if bad else f"{len(CHECK_PACKAGES)} pinned packages import at their locked versions")
+    n = len(CHECK_PACKAGES) - (0 if dev else len(DEV_PACKAGES))
+    return (not bad, "; ".join(bad) if bad else f"{n} pinned packages import at their locked versions")
 
 # %% ../nbs/90_cli.ipynb #77104a37
 def check_configs(extra: Path | None = None) -> tuple[bool, str]:

@@ -31,6 +31,15 @@ def _store(args) -> ArtifactStore:
         return ArtifactStore(root, data_root=root.parents[2])
     return ArtifactStore.from_config(load_config(args.config))
 
+def _announce(args, kind: str, rec: dict) -> None:
+    "Tell a person (the config's alert targets): `model_promoted` or `model_rolled_back`, through the same mapping as the service's events."
+    from cryptotrader.alerts import Alerter, alert_urls, ledger_alerts
+    cfg, clock = load_config(args.config), LiveClock()
+    al = Alerter(alert_urls(cfg), rec["env"], cfg.alerts.min_severity, cfg.alerts.dedup, clock)
+    prev = rec.get("previous") or {}
+    ledger_alerts(al)(kind, clock.now(), {"env": rec["env"], "model_id": None if rec.get("action") == "rules_only" else rec.get("model_id"),
+                                          "previous": prev.get("model_id"), "by": rec.get("approved_by"), "reason": rec.get("reason")})
+
 def _refused(e: Exception) -> int:
     print(str(e), file=sys.stderr)
     return EXIT_FAIL
@@ -50,6 +59,7 @@ def cmd_promote_model(args) -> int:
     try: rec = promote(store, args.model_id, args.env, args.reason, args.confirm, clock=LiveClock())
     except (RegistryRefused, IntegrityError) as e: return _refused(e)
     prev = rec["previous"]["model_id"] if rec["previous"] else "none"
+    _announce(args, "model_promoted", rec)
     print(f"promoted {rec['model_id']} to {rec['env']} (previous: {prev}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
     return EXIT_OK
 
@@ -66,6 +76,7 @@ def cmd_rollback_model(args) -> int:
     store = _store(args)
     try: rec = rollback(store, args.env, args.confirm, clock=LiveClock(), reason=args.reason, to=args.to)
     except (RegistryRefused, IntegrityError) as e: return _refused(e)
+    _announce(args, "model_rolled_back", rec)
     if rec["action"] == "rules_only":
         print(f"{rec['env']} now trades rules only (replacing {rec['previous']['model_id']}); audit line {rec['audit_seq']} {rec['audit_line_sha256']}")
         return EXIT_OK

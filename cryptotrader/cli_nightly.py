@@ -59,6 +59,9 @@ def cmd_nightly(args) -> int:
     say = None if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     res = run_nightly(cfg, clock, args.as_of, force=args.force, config_path=args.config, data_dir=args.data_dir,
                       shuffle_labels=args.shuffle_labels, seed=args.seed, progress=say, progress_bar=say is not None and sys.stderr.isatty())
+    from cryptotrader.alerts import Alerter, ledger_alerts     # the verdict and its evidence reach a person (the config's alert targets)
+    ledger_alerts(Alerter.from_config(cfg, clock=clock))("nightly", clock.now(), {"status": res.status, "model_id": res.model_id, "error": res.error,
+                                                                                  "validate_html": res.paths.get("validate_html")})
     if args.json: print(json.dumps(res.to_dict(), indent=2, default=str))
     else:
         print(f"{res.model_id}: {res.status}" + (" (CONTROL: shuffled labels, never promotable)" if res.control else "")

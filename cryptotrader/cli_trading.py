@@ -89,6 +89,7 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
           "last_write": None, "regime": None, "active_strategies": None, "risk_state": "halted" if ks.engaged() else None,
           "kill_switch": ks.reason(), "equity": None, "drawdown": None, "positions": {}, "open_orders": [],
           "approved_model": None, "breaker": None, "entries_halted": {}, "market_data": None, "model_in_use": None,
+          "exchange_unreachable": None, "dead_man_switch": None,
           "schedule": Scheduler.from_config(cfg, clock).status()}
     if lp.exists():
         with Ledger(lp, readonly=True) as led:
@@ -109,6 +110,7 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
             st["entries_halted"] = led.get_state("entries_halted") or {}   # real time: why new entries stop (model, market_data)
             st["market_data"] = led.get_state("market_data")                 # real time: the feed watch (stale, missed bars)
             st["model_in_use"] = led.get_state("model")                      # what the service itself decided, as of its last bar
+            st["exchange_unreachable"], st["dead_man_switch"] = led.get_state("exchange_unreachable"), led.get_state("dead_man_switch")   # real time (OpsWatch)
             st["regime"], st["active_strategies"] = led.get_state("regime"), led.get_state("active")   # this environment's own ledger,
             st["risk_state"] = st["risk_state"] or led.get_state("risk_state") or "normal"              # never another run's log files
         st["running_state"] = "has run"
@@ -145,6 +147,8 @@ def cmd_status(args) -> int:
     md = st.get("market_data")
     if md and md.get("stale"): print(f"  market data STALE since {md['stale_since']}: {md['missed_bars']} bar closes without a new bar (last received {md['last_bar_received']})")
     for k, why in st["entries_halted"].items(): print(f"  NEW ENTRIES HALTED (reduce-only), {k}: {why}")
+    if st["exchange_unreachable"]: print(f"  EXCHANGE UNREACHABLE: {st['exchange_unreachable']}")
+    if dms := st["dead_man_switch"]: print(f"  dead-man's switch {dms['state'].upper()} at {dms['at']}" + (f": {dms['error']}" if dms.get("error") else f" (trigger {dms.get('trigger')})"))
     for s, p in st["positions"].items(): print(f"  position {s}: {p['amount']} @ {p['avg_price']}")
     print(f"  open orders: {len(st['open_orders'])}")
     am = st["approved_model"]

@@ -25,7 +25,8 @@ __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED
            'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
-PROJECT_ROOT = Path(cryptotrader.__file__).resolve().parent.parent
+_PKG = Path(cryptotrader.__file__).resolve().parent
+PROJECT_ROOT = _PKG / "_bundle" if (_PKG / "_bundle").is_dir() else _PKG.parent   # a wheel carries configs, data, notebooks in the package (setup.py)
 CONFIG_DIR = PROJECT_ROOT / "config" / "crypto"
 PAPER_CONFIG = CONFIG_DIR / "paper.kraken.crypto.global.yaml"
 LIVE_CONFIG = CONFIG_DIR / "live.kraken.crypto.global.yaml"
@@ -368,7 +369,8 @@ def data_root(cfg: Config | None = None, environ: dict | None = None) -> Path:
     "The data root: CRYPTOTRADER_HOME if set, else the config's `paths.root`, else ./data."
     environ = os.environ if environ is None else environ
     if environ.get("CRYPTOTRADER_HOME"): return Path(environ["CRYPTOTRADER_HOME"]).expanduser().absolute()
-    return resolve_path(cfg.paths.root if cfg else "./data")
+    base = PROJECT_ROOT if PROJECT_ROOT.name != "_bundle" else Path(environ.get("XDG_DATA_HOME") or "~/.local/share").expanduser() / "cryptotrader"
+    return resolve_path(cfg.paths.root if cfg else "./data", base)   # a wheel install never writes inside its own package
 
 @dataclass(frozen=True)
 class DataPaths:

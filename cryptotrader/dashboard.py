@@ -14,12 +14,14 @@ from .book import breaker_periods, shade_breaker
 from .clock import Clock, LiveClock, iso_utc
 from .config import Config, data_paths
 from .ledger import Ledger
+from .metrics import exchange_families
+from .regime import REGIME_COLORS, REGIMES, shade_regimes
 from .registry import MODEL_ID_RE, read_pointer, read_validation
 from .risk import KillSwitch
 from .artifacts import ledger_path
 
 # %% auto #0
-__all__ = ['COOKIE', 'Board', 'boards', 'board_state', 'equity_svg', 'page_html', 'metrics_text', 'make_app']
+__all__ = ['COOKIE', 'Board', 'boards', 'board_state', 'regime_history', 'equity_svg', 'page_html', 'metrics_text', 'make_app']
 
 # %% ../nbs/86_dashboard.ipynb #e3b082e2
 @dataclass(frozen=True)
@@ -77,21 +79,33 @@ def board_state(b: Board, clock: Clock | None = None, environ: dict | None = Non
             "positions": {s: {"amount": str(p.amount), "avg_price": str(p.avg_price)} for s, p in led.positions().items() if p.amount},
             "open_orders": [{"symbol": o.symbol, "side": o.side.value, "amount": str(o.amount), "filled": str(o.filled)} for o in led.open_orders()],
             "orders": int(sum(counts.values())), "rejected": int(counts.get("rejected", 0)), "fills": len(led.fills()),
+            "exchange_unreachable": led.get_state("exchange_unreachable"), "dead_man_switch": led.get_state("dead_man_switch"),
+            "exchange": led.get_state("exchange"),     # the service's exchange call metrics (`OpsWatch`)
             "events": [{"ts": t, "kind": k, "detail": p} for t, k, p in ev.itertuples(index=False)]})
     return st
 
 # %% ../nbs/86_dashboard.ipynb #5ad03ab5
+def regime_history(led: Ledger) -> pd.Series:
+    "The regime in force from each bar the engine saw it change (its `regime` events; UTC index)."
+    ev = pd.read_sql_query("SELECT ts, payload FROM engine_events WHERE kind='regime' ORDER BY seq", led.con)
+    s = pd.Series([json.loads(p)["regime"] for p in ev.payload], index=pd.DatetimeIndex(pd.to_datetime(ev.ts, utc=True), name="bar_ts"), dtype=object)
+    return s[~s.index.duplicated(keep="last")]
+
 def equity_svg(led_path: Path, title: str) -> str:
-    "Equity and drawdown of a ledger, the breaker's episodes shaded, as an SVG document."
+    "Equity and drawdown of a ledger, regime-shaded, the breaker's episodes marked, as an SVG document."
+    import matplotlib.patches as mpatches
     from matplotlib.figure import Figure          # no pyplot: no global backend state in a server
-    with Ledger(led_path, readonly=True) as led: eq, periods = led.equity_curve().equity, breaker_periods(led)
+    with Ledger(led_path, readonly=True) as led: eq, periods, reg = led.equity_curve().equity, breaker_periods(led), regime_history(led)
     fig = Figure(figsize=(10, 4.5))
     a1, a2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     if len(eq):
+        labels = reg.reindex(eq.index, method="ffill") if len(reg) else pd.Series(index=eq.index, dtype=object)
+        shade_regimes(a1, labels, legend=False)
         a1.plot(eq.index, eq.to_numpy(), color="black", lw=1)
         a2.fill_between(eq.index, (eq / eq.cummax() - 1).to_numpy(), 0, color="firebrick", alpha=0.5)
         for a in (a1, a2): shade_breaker(a, periods, end=eq.index[-1], label="drawdown breaker" if a is a1 else None)
-        if len(periods): a1.legend(loc="upper left", fontsize=8)
+        handles = a1.get_legend_handles_labels()[0] + [mpatches.Patch(color=REGIME_COLORS[r], alpha=0.5, label=r) for r in REGIMES if (labels == r).any()]
+        if handles: a1.legend(handles=handles, loc="upper left", fontsize=8)
     a1.set_title(title, fontsize=10); a1.set_ylabel("equity (USD)"); a2.set_ylabel("drawdown")
     fig.tight_layout()
     buf = io.StringIO(); fig.savefig(buf, format="svg")
@@ -118,6 +132,10 @@ def page_html(st: dict) -> str:
                 ("risk state", st["risk_state"] + (" (training-window pause)" if st["paused"] else "")),
                 ("drawdown breaker", f"ENGAGED until {st['breaker_until']}" if st["breaker_until"] else "armed"),
                 ("orders / rejected / fills", f"{st['orders']} / {st['rejected']} / {st['fills']}")]
+        if st["mode"] == "live" or st["exchange"]:
+            dms = st["dead_man_switch"] or {}
+            rows += [("exchange", f"UNREACHABLE: {st['exchange_unreachable']}" if st["exchange_unreachable"] else "reachable"),
+                     ("switch (dead-man's)", {"armed": f"armed (trigger {dms.get('trigger')})", "failed": f"REFRESH FAILED at {dms.get('at')}: {dms.get('error')}"}.get(dms.get("state"), "not armed"))]
         table = "".join(f"<tr><th>{e(k)}</th><td id='{e(k.split()[0])}'>{e(str(v))}</td></tr>" for k, v in rows)
         pos = "".join(f"<tr><td>{e(s)}</td><td>{e(p['amount'])}</td><td>{e(p['avg_price'])}</td></tr>" for s, p in st["positions"].items()) or "<tr><td colspan=3>none</td></tr>"
         oo = "".join(f"<tr><td>{e(o['symbol'])}</td><td>{e(o['side'])}</td><td>{e(o['amount'])}</td><td>{e(o['filled'])}</td></tr>" for o in st["open_orders"]) or "<tr><td colspan=4>none</td></tr>"
@@ -146,14 +164,21 @@ def metrics_text(states: list[dict]) -> bytes:
         ("equity", "equity in USD at the last bar"), ("drawdown", "drawdown from the equity peak (≤ 0)"),
         ("gross_exposure", "positions value / equity"), ("open_orders", "orders open now"), ("last_bar_age_seconds", "age of the last processed bar"),
         ("orders", "orders in the ledger"), ("rejected_orders", "rejected orders in the ledger"), ("fills", "fills in the ledger"),
-        ("breaker_engaged", "1 while the drawdown breaker is engaged"), ("kill_switch_engaged", "1 while the kill switch is engaged")]}
+        ("breaker_engaged", "1 while the drawdown breaker is engaged"), ("kill_switch_engaged", "1 while the kill switch is engaged"),
+        ("exchange_unreachable", "1 while the exchange does not answer"), ("nightly_passed", "1 if the newest nightly candidate passed its gates")]}
     risk = Gauge("cryptotrader_risk_state", "1 for the current risk state", ["env", "state"], registry=reg)
+    class _Exchange:          # histogram and counter families from the snapshots the services stored
+        def collect(self): return exchange_families({st["env"]: st.get("exchange") for st in states if st["exists"]})
+    reg.register(_Exchange())
     for st in states:
+        cands = st["models"]["candidates"]       # newest first
+        if cands: g["nightly_passed"].labels(st["env"]).set(1 if cands[0]["status"] == "PASS" else 0)
         if not st["exists"]: continue
         n = st["env"]
         for k, v in [("equity", st["equity"]), ("drawdown", st["drawdown"]), ("gross_exposure", st["exposure"]), ("open_orders", len(st["open_orders"])),
                      ("last_bar_age_seconds", st["last_bar_age_s"]), ("orders", st["orders"]), ("rejected_orders", st["rejected"]), ("fills", st["fills"]),
-                     ("breaker_engaged", 1 if st["breaker_until"] else 0), ("kill_switch_engaged", 1 if st["kill_switch"] else 0)]:
+                     ("breaker_engaged", 1 if st["breaker_until"] else 0), ("kill_switch_engaged", 1 if st["kill_switch"] else 0),
+                     ("exchange_unreachable", 1 if st["exchange_unreachable"] else 0)]:
             if v is not None: g[k].labels(n).set(v)
         for s in ("normal", "reducing", "halted"): risk.labels(n, s).set(1 if st["risk_state"] == s else 0)
     return generate_latest(reg)

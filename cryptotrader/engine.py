@@ -166,6 +166,7 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
     res.regime, res.active, res.state = regime, active, dec.state.value
+    if regime != self._get("regime"): L.log_event("regime", regime=regime, active=active)   # the regime's history (dashboard shading)
     self._put("regime", regime); self._put("active", active)      # (written only when they change) what `status` and the dashboard show
     res.requested, res.gross = sum(target.values()), sum(dec.weights.values())
     prev = self._get("risk_state") or RiskState.NORMAL.value

@@ -15,6 +15,7 @@ from .config import Config, Credentials, CredentialsError, load_credentials
 from .domain import (Balance, Bar, Fill, Order, OrderAccepted, OrderCancelled, OrderEvent, OrderExpired,
     OrderFilled, OrderRejected, OrderStatus, OrderType, Side)
 from .log import get_logger, log_event
+from .metrics import ExchangeStats
 from .universe import ExchangeUnavailable, Instrument, Universe, kraken_client, unified_asset
 
 # %% auto #0
@@ -173,6 +174,7 @@ class KrakenBroker(Broker):
         self._dms_at: datetime | None = None
         self.calls: dict[str, int] = {}                        # private calls made, by method (for tests and status)
         self.retries: list[tuple[str, str]] = []               # (method, error) of every retry
+        self.stats = ExchangeStats()                           # count, errors, latency per call (the service keeps it in the ledger)
 
     def now(self) -> datetime: return self.clock.now()
     def __repr__(self):
@@ -186,7 +188,7 @@ def _call(self: KrakenBroker, method: str, params: dict | None = None, idempoten
         self.budget.acquire(method)
         self.calls[method] = self.calls.get(method, 0) + 1
         try:
-            with self.nonces.lock: return getattr(self.ex, f"privatePost{method}")(dict(params or {}))["result"]
+            with self.nonces.lock, self.stats.timed(method): return getattr(self.ex, f"privatePost{method}")(dict(params or {}))["result"]
         except Exception as e:
             action, err = classify_error(e)
         if action == "nonce" and not nonce_retried:

@@ -23,6 +23,8 @@ from .node import WARMUP, BarBatch, TradingNode   # WARMUP: the trailing window 
 from .kraken_broker import ReconcileError, ReconcileReport, RetryPolicy, classify_error, reconcile
 from .ledger import Ledger
 from .log import get_logger, log_event
+from .metrics import ExchangeStats
+from .ops import OpsWatch, guarded_heartbeat
 from .ml import load_approved_model
 from .registry import load_approved
 from .risk import KillSwitch, RiskManager, RiskState
@@ -42,9 +44,11 @@ class MarketData:
         self.ex = client or kraken_client(exchange_url, enableRateLimit=False, timeout=timeout_ms)
         self.retry = retry or RetryPolicy()
         self.minutes = int(timeframe_delta(timeframe).total_seconds() // 60)
+        self.stats = ExchangeStats()      # count, errors, latency per call (the service keeps it in the ledger)
     def _public(self, method: str, params: dict) -> dict:
         for attempt in range(self.retry.max_attempts):
-            try: return getattr(self.ex, f"publicGet{method}")(params)["result"]
+            try:
+                with self.stats.timed(method): return getattr(self.ex, f"publicGet{method}")(params)["result"]
             except Exception as e:
                 action, err = classify_error(e)
                 if action != "retry" or attempt + 1 >= self.retry.max_attempts:
@@ -247,9 +251,10 @@ class ExchangeFeed:
     "The exchange's closed bars, one batch per bar close on `clock`: fetched (a late publication is waited for), the feed watched, with the trailing window the signals are recomputed on."
     live = True       # the node commits every bar
     def __init__(self, cfg: Config, market: MarketData, history: History, clock: Clock, wait_until: Callable[[datetime], None],
-                 ledger: Ledger, risk: ServiceRisk, max_bars: int | None = None, publish_retries: int = 4, logger=None):
+                 ledger: Ledger, risk: ServiceRisk, max_bars: int | None = None, publish_retries: int = 4, logger=None,
+                 ops: OpsWatch | None = None):   # exchange reachability → ledger events (alerts)
         self.cfg, self.market, self.history, self.clock, self.wait_until = cfg, market, history, clock, wait_until
-        self.ledger, self.risk, self.total, self.publish_retries = ledger, risk, max_bars, publish_retries
+        self.ledger, self.risk, self.total, self.publish_retries, self.ops = ledger, risk, max_bars, publish_retries, ops
         self.log = logger or get_logger("realtime")
         self.watch = FeedWatch.from_state(cfg.live.stale_after_bars, ledger.get_state("market_data"))
         self.notes: list[str] = []
@@ -266,6 +271,7 @@ class ExchangeFeed:
                 self.wait_until(close + (attempt + 1) * td / 120)
             if err: log_event(self.log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
             _watch_feed(self.watch, got, bar_ts, self.ledger, self.log)
+            if self.ops is not None: self.ops.exchange(bar_ts, err)
             panel = self.history.panel(bar_ts)
             bars = _bars_at(panel, pd.Timestamp(bar_ts))
             close += td
@@ -289,7 +295,8 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     res = RealtimeResult(ledger=engine.ledger.path)
     signals = engine.signals = LiveSignals(cfg, ArtifactStore.from_config(cfg, "artifacts", environ), engine.ledger, use_model, require_model)
     risk = engine.risk = ServiceRisk.of(engine.risk)
-    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, risk, max_bars, publish_retries, log)
+    ops = OpsWatch(engine.ledger, market, engine.broker)   # rejections in a row, exchange unreachable, dead-man's switch, exchange metrics
+    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, risk, max_bars, publish_retries, log, ops)
     risk.guards.update(model=lambda: signals.halt_reason, market_data=feed.watch.halt_reason)
     if nightly is None and cfg.nightly.enabled and cfg.nightly.trigger_on_window_open:
         from cryptotrader.nightly import run_nightly
@@ -299,6 +306,7 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
 
     def after(step: StepResult) -> None:
         _record_halts(risk, engine.ledger)
+        ops.after_bar(step.ts, engine.broker)
         res.steps.append(step)
         log_event(log, "bar", bar=iso_utc(step.ts), equity=round(step.equity, 2), orders=step.orders, fills=step.fills,
                   regime=step.regime, state=step.state, paused=step.paused, model=signals.model_id or "rules-only")
@@ -346,7 +354,8 @@ def _run_nightly(nightly: Callable[[], object], log) -> dict:
     "Run the nightly pipeline (trading is paused); never let its failure stop the service."
     try:
         r = nightly()
-        return {"status": getattr(r, "status", str(r)), "model_id": getattr(r, "model_id", None), "error": getattr(r, "error", None)}
+        return {"status": getattr(r, "status", str(r)), "model_id": getattr(r, "model_id", None), "error": getattr(r, "error", None),
+                "validate_html": (getattr(r, "paths", None) or {}).get("validate_html")}   # the alert names the evidence
     except Exception as e:
         log_event(log, "nightly run failed", 40, error=f"{type(e).__name__}: {e}")
         return {"status": "ERROR", "model_id": None, "error": f"{type(e).__name__}: {e}"}
@@ -433,13 +442,13 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     led = Ledger(ledger_path(cfg, environ), paths)   # checked by the store: no symlink or hard link out
     node, stop = None, threading.Event()
     try:
-        with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused"}):
+        with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused", ExchangeUnavailable: "exchange_unreachable"}):
             node = _node(cfg, uni, led, clock, environ, credentials=creds, exchange_url=exchange_url, **broker_options)
             history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
             node.start(_restore_bars(history, led.last_bar()), reconcile=lambda: _reconciled(node.broker, led, tolerance, trades_lookback_days))
             if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
             dms = cfg.live.dead_man_switch_seconds
-            wait = wait_until or waiter(clock, heartbeat=node.broker.heartbeat, max_sleep=min(10.0, dms / 4) if dms else 10.0, stop=stop)
+            wait = wait_until or waiter(clock, heartbeat=guarded_heartbeat(node.broker.heartbeat, led, clock), max_sleep=min(10.0, dms / 4) if dms else 10.0, stop=stop)
             res = run_realtime(cfg, node, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
                                use_model=not rules_only, require_model=True, stop=stop)
             res.reconcile = node.reconciled

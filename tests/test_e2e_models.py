@@ -39,8 +39,15 @@ def planted(tmp_path_factory):
     return d
 
 
-def test_nightly_validate_promote_trade_rollback(home, planted):
-    env = {"CRYPTOTRADER_HOME": str(home)}
+@pytest.fixture
+def receiver():
+    "A real HTTP receiver on 127.0.0.1 (apprise json://): the alerts a person would get."
+    from cryptotrader.alerts import LocalReceiver
+    with LocalReceiver() as rx: yield rx
+
+
+def test_nightly_validate_promote_trade_rollback(home, planted, receiver):
+    env = {"CRYPTOTRADER_HOME": str(home), "CRYPTOTRADER_ALERT_URLS": receiver.url}
     ids = []
     for as_of in PASSING_AS_OF:                                    # 1. two nightly runs (outside the window: --force)
         r = run_cli("nightly", "--force", "--as-of", as_of, "--data-dir", str(planted), "--json", env=env, timeout=900)
@@ -87,6 +94,10 @@ def test_nightly_validate_promote_trade_rollback(home, planted):
     _audit_ok(env)
     lines = [json.loads(l) for l in (home / "artifacts/crypto/kraken_global/models/approvals.jsonl").read_text().splitlines()]
     assert [l["action"] for l in lines] == ["promote", "promote", "rollback"]
+    said = [(p["title"].split(": ", 1)[1], p["message"]) for p in receiver.posts if p["title"].split(": ", 1)[1].startswith(("nightly", "model"))]
+    assert [t for t, _ in said] == ["nightly pass", "nightly pass", "model promoted", "model promoted", "model rolled back"], said
+    assert all(f"reports/{mid}/validate.html" in m for mid, (_, m) in zip(ids, said[:2]))    # the verdict names its evidence
+    assert f"rolled back to {ids[0]} (previous: {ids[1]}" in said[-1][1]
 
     audit = home / "artifacts/crypto/kraken_global/models/approvals.jsonl"   # 6. tampering is caught, naming the line
     text = audit.read_text().splitlines()
