@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from .broker import Broker
@@ -103,20 +104,20 @@ class TradingEngine:
     def __repr__(self): return f"TradingEngine({self.cfg.env}, {type(self.broker).__name__}, last bar {self.ledger.last_bar()})"
 
 # %% ../nbs/35_engine.ipynb #5fad29df
-def _restore(self: TradingEngine, history: Iterable[Bar] = ()) -> datetime | None:
+@patch
+def restore(self: TradingEngine, history: Iterable[Bar] = ()) -> datetime | None:
     "Bring the broker to the ledger's state; returns the last processed bar (None for a fresh ledger)."
     last = self.ledger.last_bar()
     if last is None: return None
     for b in history:
         if b.ts <= last: self.broker.warm(b)
-    if hasattr(self.broker, "restore"):
-        self.broker.restore(self.ledger.balances(), self.ledger.open_orders(), self.ledger.positions())
+    self.broker.restore(self.ledger.balances(), self.ledger.open_orders(), self.ledger.positions())
     log_event(self.log, "engine restored from the ledger", last_bar=iso_utc(last), open_orders=len(self.ledger.open_orders()))
     return last
 
-TradingEngine.restore = _restore
 
 # %% ../nbs/35_engine.ipynb #ea21ab9d
+@patch
 def _record_events(self: TradingEngine) -> int:
     "Move the broker's events into the ledger; returns the number of fills."
     n = 0
@@ -124,16 +125,17 @@ def _record_events(self: TradingEngine) -> int:
         if self.ledger.apply_event(ev) and isinstance(ev, OrderFilled): n += 1
     return n
 
+@patch
 def _holdings(self: TradingEngine) -> tuple[dict[str, Decimal], Decimal]:
     bal = self.broker.balances()
     cash = bal[self.quote].total if self.quote in bal else Decimal(0)
     hold = {f"{c}/{self.quote}": b.total for c, b in bal.items() if c != self.quote and b.total}
     return hold, cash
 
-TradingEngine._record_events, TradingEngine._holdings = _record_events, _holdings
 
 # %% ../nbs/35_engine.ipynb #25a812ba
-def _step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
+@patch
+def step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     "Process the bars of time `ts` (one per pair that traded) in one ledger transaction."
     if not (type(ts) is datetime and ts.tzinfo is timezone.utc): ts = to_utc(ts)
     last = self.ledger.last_bar()
@@ -144,12 +146,14 @@ def _step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         self._st = {}                         # the bar was rolled back: re-read the state from the ledger
         raise
 
+@patch
 def _get(self: TradingEngine, key: str):
     "A state value (cached; the ledger's `get_state` on first use)."
     st = self._st
     if key not in st: st[key] = self.ledger.get_state(key)
     return st[key]
 
+@patch
 def _put(self: TradingEngine, key: str, value) -> None:
     "Set a state value; the ledger writes it only if it changed (the stored row is the same either way)."
     if key in self._st and self._st[key] == value and type(self._st[key]) is type(value): return
@@ -158,6 +162,7 @@ def _put(self: TradingEngine, key: str, value) -> None:
 @functools.lru_cache(maxsize=1024)
 def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
 
+@patch
 def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     L, st = self.ledger, self._get
     if self.broker.open_orders() and self.scheduler.in_training_window(ts):   # nothing may fill inside the window (e.g. a
@@ -193,9 +198,9 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         log_event(self.log, "trading resumed", at=iso_utc(decide_at))
     return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak, until, {b.symbol for b in bars})
 
-TradingEngine.step, TradingEngine._bar_work, TradingEngine._get, TradingEngine._put = _step, _bar_work, _get, _put
 
 # %% ../nbs/35_engine.ipynb #be08ce28
+@patch
 def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float,
             breaker_until: str | None = None, fresh: set | None = None) -> StepResult:
     L = self.ledger
@@ -239,7 +244,6 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
               target={s: round(w, 4) for s, w in sorted(dec.weights.items()) if w > 0})
     return res
 
-TradingEngine._decide = _decide
 
 # %% ../nbs/35_engine.ipynb #416e5b6b
 def panel_bars(panel: Panel) -> Iterable[tuple[datetime, list[Bar]]]:
