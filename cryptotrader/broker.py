@@ -282,13 +282,15 @@ def on_bars(self: PaperBroker, bars: Iterable[Bar]) -> None:
         for bar in bars: self.warm(bar)
         return
     last, closes, n, now = self._last, self._closes, self._window + 1, self._sim_now
+    ts = tf = None
     for bar in bars:                                                # `warm`, inlined: one call per bar is most of its cost
         s = bar.symbol; last[s] = bar
         c = closes.get(s)
         if c is None: c = closes[s] = deque(maxlen=n)
         c.append(bar.close)
-        ct = bar.close_time
-        if ct > now: now = ct
+        if bar.ts is not ts or bar.timeframe is not tf:             # the bars of one step share a time: one close time
+            ts, tf = bar.ts, bar.timeframe; ct = bar.close_time
+            if ct > now: now = ct
     self._sim_now = now
 
 @patch

@@ -100,6 +100,7 @@ class TradingEngine:
         self.log = logger or get_logger("engine")
         self.quote = "USD"
         self._st: dict = {}        # the engine's ledger state (`get_state`), as last read or written; dropped on an exception
+        self._win: tuple | None = None   # (from, until, inside, scheduler): the window's status, constant until its next change
 
     def __repr__(self): return f"TradingEngine({self.cfg.env}, {type(self.broker).__name__}, last bar {self.ledger.last_bar()})"
 
@@ -120,10 +121,21 @@ def restore(self: TradingEngine, history: Iterable[Bar] = ()) -> datetime | None
 @patch
 def _record_events(self: TradingEngine) -> int:
     "Move the broker's events into the ledger; returns the number of fills."
+    evs = self.broker.drain_events()
+    if not evs: return 0                                  # most bars: nothing happened
     n = 0
-    for ev in self.broker.drain_events():
+    for ev in evs:
         if self.ledger.apply_event(ev) and isinstance(ev, OrderFilled): n += 1
     return n
+
+@patch
+def _in_window(self: TradingEngine, t: datetime) -> bool:
+    "`scheduler.in_training_window(t)`, asked of the scheduler again only once `t` reaches the window's next change."
+    w, s = self._win, self.scheduler
+    if w is not None and w[3] is s and w[0] <= t < w[1]: return w[2]
+    inside = s.in_training_window(t)
+    self._win = (t, s.next_change(t), inside, s)
+    return inside
 
 @patch
 def _holdings(self: TradingEngine) -> tuple[dict[str, Decimal], Decimal]:
@@ -165,7 +177,7 @@ def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
 @patch
 def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     L, st = self.ledger, self._get
-    if self.broker.open_orders() and self.scheduler.in_training_window(ts):   # nothing may fill inside the window (e.g. a
+    if self.broker.open_orders() and self._in_window(ts):   # nothing may fill inside the window (e.g. a
         n = self.broker.cancel_all(); self._record_events()                   # remainder after a restart): cancel first
         L.log_event("pause_cancel", ts, reason="training window", cancelled=n)
     self.broker.on_bars(bars)
@@ -185,7 +197,7 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         log_event(self.log, f"drawdown breaker {change}", logging.WARNING if change == "engaged" else logging.INFO,
                   at=iso_utc(decide_at), equity=round(equity, 2), until=until)
     res.breaker = until is not None
-    if self.scheduler.in_training_window(decide_at):
+    if self._in_window(decide_at):
         if not st("paused"):
             n = self.broker.cancel_all(); self._record_events()
             self._put("paused", True)

@@ -68,10 +68,12 @@ class LedgerLocked(LedgerError):
     "Another process has this ledger open for writing: one writer per ledger, for its whole life."
 
 # %% ../nbs/33_ledger.ipynb #3a71bb47
-def _j(obj) -> str: return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)   # built once: `json.dumps` with options builds one per call
+def _j(obj) -> str: return _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
 @functools.lru_cache(maxsize=4096)
-def _iso_cached(t: datetime) -> str: return iso_utc(t)
+def _iso_cached(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
+    return t.isoformat()[:-6] + "Z" if t.tzinfo is timezone.utc and not t.microsecond else iso_utc(t)
 def _iso(t) -> str | None: return None if t is None else _iso_cached(t)
 @functools.lru_cache(maxsize=4096)
 def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
@@ -124,6 +126,7 @@ class Ledger:
         self.on_event = None   # `f(kind, ts, payload)`, told of every engine event as it is recorded (alerts hook in here)   # last outbox seq deleted; files appended to since their fsync; rel -> path
         self._trim_every = 1 if self.commit_every == 1 else OUTBOX_TRIM
         self._eq_rows, self._lines, self._meta_w = [], [], {}   # rows of the open batch's complete bars, written at commit
+        self._dv = None        # `PRAGMA data_version` when `last_bar` in the file was last checked (it moves only when ANOTHER connection commits)
         self._invalidate()
         if not readonly:
             self.con.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")   # idempotent (IF NOT EXISTS)
@@ -219,11 +222,15 @@ def bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
     if self._last is not None and bar_ts <= self._last:
         raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last committed bar {iso_utc(self._last)}")
     batch, began = self.commit_every > 1, not self.con.in_transaction
-    if began: self._begin()
-    stored = self._meta("last_bar")   # under the write lock: what is in the file, whoever wrote it
-    if stored is not None and stored != _iso(self._last) and to_utc(stored) >= bar_ts:
-        if began: self.con.execute("ROLLBACK")
-        raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
+    if began:         # inside an open batch we have held the write lock since its first bar: nobody else can have written
+        self._begin()
+        dv = self.con.execute("PRAGMA data_version").fetchone()[0]
+        if dv != self._dv:                # another connection committed since the last check: read what is in the file
+            stored = self._meta("last_bar")   # under the write lock: what is in the file, whoever wrote it
+            if stored is not None and stored != _iso(self._last) and to_utc(stored) >= bar_ts:
+                self.con.execute("ROLLBACK")
+                raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
+            self._dv = dv
     self._bar, self._sp = bar_ts, False
     try:
         yield self
