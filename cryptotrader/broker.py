@@ -267,13 +267,16 @@ def _fee(self: PaperBroker, ins: Instrument, cost: Decimal, liq: Liquidity) -> D
 def on_bars(self: PaperBroker, bars: Iterable[Bar]) -> None:
     "Advance by one time step: a bar of each of several pairs. Every pair's sells fill before any buy."
     bars, todo = list(bars), []
-    if len({b.symbol for b in bars}) != len(bars): raise ValueError("on_bars takes at most one bar per pair")
+    syms = {b.symbol for b in bars}
+    if len(syms) != len(bars): raise ValueError("on_bars takes at most one bar per pair")
+    if not syms <= self._ins.keys():
+        bad = next(b.symbol for b in bars if b.symbol not in self._ins)
+        raise UnknownSymbolError(f"bar for {bad}, which is not in the universe")
     live, books = self._live, self._open
-    for bar in bars:
-        ins = self._ins.get(bar.symbol)
-        if ins is None: raise UnknownSymbolError(f"bar for {bar.symbol}, which is not in the universe")
-        book = books.get(bar.symbol) if live else None              # no open order at all: nothing to look up
-        if book: todo.append((bar, ins, book, self._sigma(bar.symbol), [Decimal(str(bar.volume * self.cfg.max_volume_share))]))
+    if live:                                                        # no open order at all: nothing to look up
+        for bar in bars:
+            book = books.get(bar.symbol)
+            if book: todo.append((bar, self._ins[bar.symbol], book, self._sigma(bar.symbol), [Decimal(str(bar.volume * self.cfg.max_volume_share))]))
     for side in (Side.SELL, Side.BUY):
         for bar, ins, book, sigma, left in todo:
             for o in [o for o in book.values() if o.side is side]:

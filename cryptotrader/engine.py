@@ -5,6 +5,7 @@
 # %% ../nbs/35_engine.ipynb #ae5cd8e4
 from __future__ import annotations
 import functools, logging, math
+from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -260,9 +261,13 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
 # %% ../nbs/35_engine.ipynb #416e5b6b
 def panel_bars(panel: Panel) -> Iterable[tuple[datetime, list[Bar]]]:
     "The panel as (ts, bars of the pairs with a bar at ts), in time order — fast columnar iteration."
-    syms, tf = panel.symbols, panel.timeframe
-    rows = zip(panel.index.to_pydatetime().tolist(), *(getattr(panel, k).to_numpy(dtype=float).tolist()
-                                                        for k in ("open", "high", "low", "close", "volume")))
-    for ts, o, h, l, c, v in rows:       # plain Python floats, row by row (no numpy scalar per value)
-        bars = [Bar(s, ts, o[j], h[j], l[j], x, v[j], tf) for j, (s, x) in enumerate(zip(syms, c)) if x == x]
-        if bars: yield ts, bars
+    syms, tf, n = panel.symbols, panel.timeframe, len(panel.symbols)
+    close = panel.close.to_numpy(dtype=float)
+    full = (~np.isnan(close).any(axis=1)).tolist()        # rows where every pair has a bar: no per-value NaN test
+    rows = zip(panel.index.to_pydatetime().tolist(), full, *(getattr(panel, k).to_numpy(dtype=float).tolist()
+                                                              for k in ("open", "high", "low", "close", "volume")))
+    for ts, all_, o, h, l, c, v in rows:     # plain Python floats, row by row (no numpy scalar per value)
+        if all_: yield ts, list(map(Bar, syms, repeat(ts, n), o, h, l, c, v, repeat(tf, n)))
+        else:
+            bars = [Bar(s, ts, o[j], h[j], l[j], x, v[j], tf) for j, (s, x) in enumerate(zip(syms, c)) if x == x]
+            if bars: yield ts, bars

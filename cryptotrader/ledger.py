@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
-import fcntl, functools, hashlib, json, logging, os, sqlite3
+import fcntl, functools, hashlib, json, logging, operator, os, sqlite3
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -17,7 +17,7 @@ from .artifacts import ArtifactStore, ledger_file, open_append
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
 from .log import get_logger, log_event
-from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
+from .domain import (EXACT, Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
                                  event_to_dict, fill_from_dict)
 
 # %% auto #0
@@ -148,6 +148,7 @@ class Ledger:
         self._pos: dict[str, Position] | None = None
         self._bal: dict[str, tuple[str, str]] | None = None
         self._bal_src: dict[str, Balance] | None = None   # the Balance objects `_bal` was made from
+        self._eq_terms: list | None = None                # `_equity_terms` of `_bal_src`
         self._b_eq, self._b_lines, self._b_meta, self._sp = [], [], {}, False   # the open bar's deferred rows; savepoint open?
     def commit(self) -> None:
         "Commit the open batch of bars (if any), then append its log lines."
@@ -393,14 +394,30 @@ def _record_fill(self: Ledger, f: Fill, o: Order) -> None:
 
 
 # %% ../nbs/33_ledger.ipynb #d32fc8f0
+def _equity_terms(balances: Mapping[str, Balance], quote: str) -> list[tuple[Decimal, str | None]]:
+    "The terms of `equity_of(balances, …)` in its order: (amount, None) for the quote, (amount, 'BASE/QUOTE') for each other non-zero balance."
+    return [(b.total, None) if c == quote else (b.total, f"{c}/{quote}") for c, b in balances.items() if c == quote or b.total]
+
+def _equity_at(terms: list, marks: Mapping[str, float | Decimal], balances: Mapping[str, Balance], quote: str) -> Decimal:
+    "`equity_of(balances, marks, quote)` from its cached terms: the same additions in the same order, in the `EXACT` context."
+    eq, add, mul = Decimal(0), EXACT.add, EXACT.multiply
+    for amt, sym in terms:
+        if sym is None: eq = add(eq, amt); continue
+        m = marks.get(sym)
+        if m is None: return equity_of(balances, marks, quote)          # raises, naming the missing mark
+        eq = add(eq, mul(amt, m if isinstance(m, Decimal) else Decimal(str(m))))
+    return eq
+
 @patch
 def record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balance], marks: Mapping[str, float | Decimal],
                    quote: str = "USD") -> Decimal:
     "Store the balances snapshot and the equity at `marks` for `bar_ts`; returns the equity."
-    eq = equity_of(balances, marks, quote)
-    cash = balances[quote].total if quote in balances else Decimal(0)
     src = self._bal_src                    # the very same Balance objects as last time: nothing to compare or write
-    if src is None or len(src) != len(balances) or any(balances.get(k) is not b for k, b in src.items()):
+    same = src is not None and len(src) == len(balances) and all(map(operator.is_, map(balances.get, src), src.values()))
+    terms = self._eq_terms if same else _equity_terms(balances, quote)
+    eq = _equity_at(terms, marks, balances, quote)
+    cash = balances[quote].total if quote in balances else Decimal(0)
+    if not same:
         new = {k: (str(b.total), str(b.hold)) for k, b in balances.items()}
         with self._tx():
             if self._bal is None: self._bal = {c: (t, h) for c, t, h in self.con.execute("SELECT currency, total, hold FROM balances")}
@@ -408,7 +425,7 @@ def record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balance
             for k in sorted(new):
                 if self._bal.get(k) != new[k]: self.con.execute("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (k, *new[k], _iso(self._bar)))
             self._bal = new
-        self._bal_src = dict(balances)
+        self._bal_src, self._eq_terms = dict(balances), terms
     row = (_iso(bar_ts), str(eq), str(cash), str(eq - cash))
     if self._bar is not None: self._b_eq.append(row)            # written with the batch
     else:

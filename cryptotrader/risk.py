@@ -141,8 +141,10 @@ def _logged(self: RiskManager, d: RiskDecision) -> RiskDecision:
         why = next((x.reason for x in d.denials if x.rule in ("kill_switch", "reduce_only")), "limits clear")
         log_event(self.log, f"risk state {d.state.value}", logging.WARNING if d.state is not RiskState.NORMAL else logging.INFO, reason=why)
         self._state = d.state
+    debug = self.log.isEnabledFor(logging.DEBUG)
     for x in d.denials:
         quiet = x.rule in SIZING_RULES or (x.rule in ("reduce_only", "kill_switch") and not new_state)
+        if quiet and not debug: continue                  # the logger would drop it: skip building the record
         log_event(self.log, "risk denial", logging.DEBUG if quiet else logging.WARNING, rule=x.rule, symbol=x.symbol,
                   requested=round(x.requested, 6), allowed=round(x.allowed, 6), reason=x.reason)
     return d
