@@ -73,7 +73,7 @@ def _j(obj) -> str: return _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
 @functools.lru_cache(maxsize=4096)
 def _iso_cached(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
-    return t.isoformat()[:-6] + "Z" if t.tzinfo is timezone.utc and not t.microsecond else iso_utc(t)
+    return t.isoformat()[:-6] + "Z" if type(t) is datetime and t.tzinfo is timezone.utc and not t.microsecond else iso_utc(t)
 def _iso(t) -> str | None: return None if t is None else _iso_cached(t)
 @functools.lru_cache(maxsize=4096)
 def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
@@ -326,20 +326,21 @@ _ORDER_COLS = ("client_id", "symbol", "side", "order_type", "amount", "price", "
                "expire_ts", "status", "exchange_id", "filled", "avg_price", "fees", "reason", "kraken_error", "updated_ts")
 _STATE_COLS = ("status", "exchange_id", "filled", "avg_price", "fees", "reason", "kraken_error", "updated_ts")
 
-def _order_row(o: Order) -> dict:
-    r = o.to_record(); r["post_only"] = int(o.post_only)
+def _order_row(o: Order, rec: dict | None = None) -> dict:
+    r = dict(o.to_record() if rec is None else rec); r["post_only"] = int(o.post_only)
     return {k: r[k] for k in _ORDER_COLS}
 
 @patch
 def add_order(self: Ledger, order: Order) -> bool:
     "Record a NEW order; False (and nothing written) if its client id is already in the ledger."
     if order.status is not OrderStatus.NEW: raise LedgerError(f"add_order takes NEW orders (record before submitting); {order.client_id} is {order.status.value}")
-    row = _order_row(order)
+    rec = order.to_record()
+    row = _order_row(order, rec)
     with self._tx():
         cur = self.con.execute(f"INSERT OR IGNORE INTO orders({','.join(_ORDER_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_ORDER_COLS))}, ?)",
                                (*row.values(), _iso(self._bar)))
     if cur.rowcount == 0: return False
-    self._orders[order.client_id] = Order.from_record(order.to_record())
+    self._orders[order.client_id] = Order.from_record(rec)        # the ledger's own copy
     return True
 
 def _copy(o: Order | None) -> Order | None: return None if o is None else Order.from_record(o.to_record())
