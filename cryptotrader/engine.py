@@ -228,23 +228,23 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     hold, cash = self._holdings()
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
-    res.regime, res.active, res.state = regime, active, dec.state.value
+    res.regime, res.active, res.state = regime, active, (sv := dec.state.value)
     self._put("regime", regime); self._put("active", active)      # (written only when they change) what `status` and the dashboard show
     res.requested, res.gross = sum(target.values()), sum(dec.weights.values())
     prev = self._get("risk_state") or RiskState.NORMAL.value
-    if dec.state.value != prev:          # a change of state is an event, with its reason
-        self._put("risk_state", dec.state.value)
+    if sv != prev:          # a change of state is an event, with its reason
+        self._put("risk_state", sv)
         why = next((d.reason for d in dec.denials if d.rule in ("kill_switch", "reduce_only")), "limits clear")
-        L.log_event("risk_state", frm=prev, to=dec.state.value, reason=why)
+        L.log_event("risk_state", frm=prev, to=sv, reason=why)
     for d in dec.denials:
         if d.rule in SIZING_RULES: continue                                        # sizing is routine, not an event
-        if d.rule in ("kill_switch", "reduce_only") and dec.state.value == prev: continue   # the state persists: logged when it began
+        if d.rule in ("kill_switch", "reduce_only") and sv == prev: continue   # the state persists: logged when it began
         L.log_event("risk_denial", rule=d.rule, symbol=d.symbol, requested=round(d.requested, 6), allowed=round(d.allowed, 6), reason=d.reason)
     if dec.state is RiskState.HALTED:
         n = self.broker.cancel_all(); self._record_events()
         if n: L.log_event("halt_cancel", cancelled=n)
     else:
-        prices = {s: p for s, p in marks.items() if s in fresh}
+        prices = marks if len(fresh) == len(marks) and fresh >= marks.keys() else {s: p for s, p in marks.items() if s in fresh}   # (read only)
         orders, skipped = rebalance_orders(dec.weights, hold, cash, prices, self.universe, ts, strategy=active or "engine", equity=eq_now,
                                            min_trade_fraction=self.min_trade_fraction)
         for o in orders:
@@ -253,7 +253,7 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
             if L.add_order(o):
                 self.broker.submit(o); res.orders += 1
         res.fills += self._record_events()
-    L.observe(regime=regime, active=active, risk=dec.state.value, equity=round(equity, 2),
+    L.observe(regime=regime, active=active, risk=sv, equity=round(equity, 2),
               target={s: round(w, 4) for s, w in sorted(dec.weights.items()) if w > 0})
     return res
 
