@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, ROUND_HALF_UP
 from typing import Iterable, Mapping
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from .clock import Clock
@@ -20,8 +21,8 @@ from .domain import (Balance, Bar, Fill, Liquidity, Order, OrderAccepted, OrderC
 from .universe import Instrument, Universe, UnknownSymbolError
 
 # %% auto #0
-__all__ = ['SIGMA_WINDOW', 'EPOCH', 'Broker', 'fills_of', 'slippage_fraction', 'sigma_series', 'slippage_bps_series',
-           'kraken_style_id', 'PaperBroker']
+__all__ = ['SIGMA_WINDOW', 'EPOCH', 'Broker', 'complete_interface', 'fills_of', 'slippage_fraction', 'sigma_series',
+           'slippage_bps_series', 'kraken_style_id', 'PaperBroker']
 
 # %% ../nbs/31_paper_broker.ipynb #48d98866
 class Broker(ABC):
@@ -53,6 +54,26 @@ class Broker(ABC):
     @abstractmethod
     def drain_events(self) -> list[OrderEvent]:
         "Every order event since the last call, in the order they happened (fills inside `OrderFilled`)."
+    # life cycle: called by the engine and the services on every broker; the defaults do nothing
+    def warm(self, bar: Bar) -> None:
+        "A bar already in the ledger (history replayed at a restart): update market state, touch no order. Default: nothing to update."
+    def restore(self, cash: Mapping[str, Decimal | Balance], orders: Iterable[Order],
+                positions: Mapping[str, Position] | None = None) -> None:
+        "Adopt the ledger's balances, open orders and positions after a restart. Default: nothing (the broker keeps no state of its own)."
+    def track(self, orders: Iterable[Order]) -> int:
+        "Follow these open orders (from the ledger) on the exchange; returns how many are now tracked. Default: none (paper adopts them in `restore`)."
+        return 0
+    def heartbeat(self, force: bool = False) -> str | None:
+        "Keep the exchange's dead-man's switch armed; returns its trigger time. Default: no switch (None)."
+        return None
+    def close(self) -> None:
+        "A clean stop (disarm what the broker armed on the exchange). Default: nothing to release."
+
+def complete_interface(cls: type) -> type:
+    "Finish a `Broker` whose methods were added cell by cell with `@patch`: drop fastcore's `_orig_*` copies of the stubs it replaced, recompute its abstract methods."
+    for k in [k for k in vars(cls) if k.startswith("_orig_")]: delattr(cls, k)
+    abc.update_abstractmethods(cls)
+    return cls
 
 def fills_of(events: Iterable[OrderEvent]) -> list[Fill]:
     "The fills carried by `events`."
@@ -113,6 +134,7 @@ class PaperBroker(Broker):
     def __repr__(self): return f"PaperBroker(seed={self.seed}, open={len(self.open_orders())}, {self._pf})"
 
 # %% ../nbs/31_paper_broker.ipynb #8708bfb8
+@patch
 def _emit(self: PaperBroker, ev: OrderEvent) -> None:
     self._bal_cache = None
     o = self._orders[ev.client_id]
@@ -122,40 +144,45 @@ def _emit(self: PaperBroker, ev: OrderEvent) -> None:
         self._hold.pop(o.client_id, None); self._taker.discard(o.client_id)
     self._events.append(ev)
 
+@patch
 def _held(self: PaperBroker, currency: str, exclude: str | None = None) -> Decimal:
     return sum((a for cid, (c, a) in self._hold.items() if c == currency and cid != exclude), Decimal(0))
 
-def _balances(self: PaperBroker) -> dict[str, Balance]:
+@patch
+def balances(self: PaperBroker) -> dict[str, Balance]:
     "Balances by currency: total, and the part held by open orders."
     c = self._bal_cache       # every change of cash or holds goes through `_emit` (or `_book_fill`, `restore`), which drop it
     if c is None: c = self._bal_cache = {k: Balance(k, v, self._held(k)) for k, v in sorted(self._pf.cash.items())}
     return dict(c)
 
-def _open_orders(self: PaperBroker) -> list[Order]:
+@patch
+def open_orders(self: PaperBroker) -> list[Order]:
     "Open orders, oldest first."
     return list(self._live.values())
 
-def _drain(self: PaperBroker) -> list[OrderEvent]:
+@patch
+def drain_events(self: PaperBroker) -> list[OrderEvent]:
     "Every event since the last call."
     ev, self._events = self._events, []
     return ev
 
-PaperBroker._emit, PaperBroker._held, PaperBroker.balances = _emit, _held, _balances
-PaperBroker.open_orders, PaperBroker.drain_events = _open_orders, _drain
-def _get_order(self: PaperBroker, client_id: str) -> Order | None:
+@patch
+def get_order(self: PaperBroker, client_id: str) -> Order | None:
     "The order with `client_id`, or None."
     return self._orders.get(client_id)
-PaperBroker.get_order = _get_order
 
 # %% ../nbs/31_paper_broker.ipynb #bc8748ef
+@patch
 def _reject(self: PaperBroker, o: Order, reason: str, err: str) -> Order:
     self._emit(OrderRejected(o.client_id, self.now(), reason, err)); return o
 
+@patch
 def _hold_for(self: PaperBroker, o: Order, ins: Instrument, px: Decimal) -> tuple[str, Decimal]:
     if o.side is Side.SELL: return ins.base, o.remaining
     return ins.quote, o.remaining * px * (1 + Decimal(str(ins.taker_fee(self.cfg.fee_volume_30d))))
 
-def _submit(self: PaperBroker, order: Order) -> Order:
+@patch
+def submit(self: PaperBroker, order: Order) -> Order:
     "Send a NEW order; returns at once; the outcome is queued as events. Idempotent by client id."
     if order.client_id in self._orders: return self._orders[order.client_id]
     if order.status is not OrderStatus.NEW: raise ValueError(f"only NEW orders can be submitted, {order.client_id} is {order.status.value}")
@@ -185,6 +212,7 @@ def _submit(self: PaperBroker, order: Order) -> Order:
     self._emit(OrderAccepted(order.client_id, self.now(), kraken_style_id("O", self.seed, order.client_id)))
     return order
 
+@patch
 def _pending_proceeds(self: PaperBroker, currency: str) -> Decimal:
     "What the open market sells into `currency` will bring, at the last closes, net of taker fees."
     out = Decimal(0)
@@ -196,18 +224,18 @@ def _pending_proceeds(self: PaperBroker, currency: str) -> Decimal:
                     if o.side is Side.SELL and o.order_type is OrderType.MARKET), Decimal(0))
     return out
 
-PaperBroker._reject, PaperBroker._hold_for, PaperBroker.submit, PaperBroker._pending_proceeds = _reject, _hold_for, _submit, _pending_proceeds
 
 # %% ../nbs/31_paper_broker.ipynb #1361fb57
-def _cancel(self: PaperBroker, client_id: str) -> bool:
+@patch
+def cancel(self: PaperBroker, client_id: str) -> bool:
     "Cancel an open order now (paper: immediately); False if unknown or closed."
     o = self._orders.get(client_id)
     if o is None or o.is_closed: return False
     self._emit(OrderCancelled(client_id, self.now(), "cancelled by client")); return True
 
-PaperBroker.cancel = _cancel
 
 # %% ../nbs/31_paper_broker.ipynb #d85fd82a
+@patch
 def _sigma(self: PaperBroker, symbol: str) -> float:
     c = self._closes.get(symbol)
     if not c or len(c) < 3: return 0.0
@@ -216,6 +244,7 @@ def _sigma(self: PaperBroker, symbol: str) -> float:
     m = sum(r) / len(r)
     return math.sqrt(sum((x - m) ** 2 for x in r) / len(r))
 
+@patch
 def _fill_price(self: PaperBroker, o: Order, bar: Bar, amount: Decimal, ins: Instrument, sigma: float) -> tuple[Decimal, Liquidity] | None:
     "Price and liquidity of a fill of `amount` on `bar`, or None if the order does not trade on it."
     if o.order_type is OrderType.MARKET or o.client_id in self._taker:
@@ -227,44 +256,52 @@ def _fill_price(self: PaperBroker, o: Order, bar: Bar, amount: Decimal, ins: Ins
     through = bar.low < o.price if o.side is Side.BUY else bar.high > o.price
     return (o.price, Liquidity.MAKER) if through else None
 
+@patch
 def _fee(self: PaperBroker, ins: Instrument, cost: Decimal, liq: Liquidity) -> Decimal:
     rate = ins.maker_fee(self.cfg.fee_volume_30d) if liq is Liquidity.MAKER else ins.taker_fee(self.cfg.fee_volume_30d)
     return (cost * Decimal(str(rate))).quantize(Decimal(1).scaleb(-ins.cost_decimals), ROUND_HALF_UP)
 
-PaperBroker._sigma, PaperBroker._fill_price, PaperBroker._fee = _sigma, _fill_price, _fee
 
 # %% ../nbs/31_paper_broker.ipynb #845aa4b7
-def _on_bars(self: PaperBroker, bars: Iterable[Bar]) -> None:
+@patch
+def on_bars(self: PaperBroker, bars: Iterable[Bar]) -> None:
     "Advance by one time step: a bar of each of several pairs. Every pair's sells fill before any buy."
     bars, todo = list(bars), []
-    if len({b.symbol for b in bars}) != len(bars): raise ValueError("on_bars takes at most one bar per pair")
+    syms = {b.symbol for b in bars}
+    if len(syms) != len(bars): raise ValueError("on_bars takes at most one bar per pair")
+    if not syms <= self._ins.keys():
+        bad = next(b.symbol for b in bars if b.symbol not in self._ins)
+        raise UnknownSymbolError(f"bar for {bad}, which is not in the universe")
     live, books = self._live, self._open
-    for bar in bars:
-        ins = self._ins.get(bar.symbol)
-        if ins is None: raise UnknownSymbolError(f"bar for {bar.symbol}, which is not in the universe")
-        book = books.get(bar.symbol) if live else None              # no open order at all: nothing to look up
-        if book: todo.append((bar, ins, book, self._sigma(bar.symbol), [Decimal(str(bar.volume * self.cfg.max_volume_share))]))
+    if live:                                                        # no open order at all: nothing to look up
+        for bar in bars:
+            book = books.get(bar.symbol)
+            if book: todo.append((bar, self._ins[bar.symbol], book, self._sigma(bar.symbol), [Decimal(str(bar.volume * self.cfg.max_volume_share))]))
     for side in (Side.SELL, Side.BUY):
         for bar, ins, book, sigma, left in todo:
             for o in [o for o in book.values() if o.side is side]:
                 left[0] -= self._fill_on(o, bar, ins, sigma, left[0])
-    if type(self).warm is not _warm:
+    if type(self).warm is not PaperBroker.warm:
         for bar in bars: self.warm(bar)
         return
     last, closes, n, now = self._last, self._closes, self._window + 1, self._sim_now
+    ts = tf = None
     for bar in bars:                                                # `warm`, inlined: one call per bar is most of its cost
         s = bar.symbol; last[s] = bar
         c = closes.get(s)
         if c is None: c = closes[s] = deque(maxlen=n)
         c.append(bar.close)
-        ct = bar.close_time
-        if ct > now: now = ct
+        if bar.ts is not ts or bar.timeframe is not tf:             # the bars of one step share a time: one close time
+            ts, tf = bar.ts, bar.timeframe; ct = bar.close_time
+            if ct > now: now = ct
     self._sim_now = now
 
-def _on_bar(self: PaperBroker, bar: Bar) -> None:
+@patch
+def on_bar(self: PaperBroker, bar: Bar) -> None:
     "Advance the simulation by one bar of one pair: expire, fill (maybe partly), carry the rest."
     self.on_bars([bar])
 
+@patch
 def _fill_on(self: PaperBroker, o: Order, bar: Bar, ins: Instrument, sigma: float, left: Decimal) -> Decimal:
     "Expire or fill `o` on `bar` with at most `left` of the bar's volume; returns the amount filled."
     if o.bar_ts is not None and bar.ts <= o.bar_ts: return Decimal(0)       # never on the signal bar (or before)
@@ -288,6 +325,7 @@ def _fill_on(self: PaperBroker, o: Order, bar: Bar, ins: Instrument, sigma: floa
     self._book_fill(o, ins, bar, amount, px, fee, liq)
     return amount
 
+@patch
 def _book_fill(self: PaperBroker, o: Order, ins: Instrument, bar: Bar, amount, px, fee, liq) -> None:
     n = len(o.trade_ids)
     fl = Fill(o.exchange_id, o.client_id, o.symbol, o.side, amount, px, fee, ins.quote, liq, bar.ts,
@@ -297,10 +335,10 @@ def _book_fill(self: PaperBroker, o: Order, ins: Instrument, bar: Bar, amount, p
     if o.is_open: self._hold[o.client_id] = self._hold_for(o, ins, o.price if o.price is not None else px)
     self._bal_cache = None
 
-PaperBroker.on_bar, PaperBroker.on_bars, PaperBroker._fill_on, PaperBroker._book_fill = _on_bar, _on_bars, _fill_on, _book_fill
 
 # %% ../nbs/31_paper_broker.ipynb #e0de34a9
-def _warm(self: PaperBroker, bar: Bar) -> None:
+@patch
+def warm(self: PaperBroker, bar: Bar) -> None:
     "Update market state (last bar, σ window, simulated time) with `bar`, without touching any order."
     self._last[bar.symbol] = bar
     c = self._closes.get(bar.symbol)
@@ -308,7 +346,8 @@ def _warm(self: PaperBroker, bar: Bar) -> None:
     c.append(bar.close)
     if bar.close_time > self._sim_now: self._sim_now = bar.close_time
 
-def _restore(self: PaperBroker, cash: Mapping[str, Decimal | Balance], orders: Iterable[Order],
+@patch
+def restore(self: PaperBroker, cash: Mapping[str, Decimal | Balance], orders: Iterable[Order],
              positions: Mapping[str, Position] | None = None) -> None:
     "Reset balances (and positions) from the ledger and adopt its open `orders`, recomputing holds."
     self._pf = Portfolio({k: (v.total if isinstance(v, Balance) else v) for k, v in cash.items()}, self.quote, positions)
@@ -325,5 +364,4 @@ def _restore(self: PaperBroker, cash: Mapping[str, Decimal | Balance], orders: I
         px = o.price if o.price is not None else (ins.round_price(last.close) if last else (o.avg_price or Decimal(0)))
         self._hold[o.client_id] = self._hold_for(o, ins, px)
 
-PaperBroker.restore, PaperBroker.warm = _restore, _warm
-abc.update_abstractmethods(PaperBroker)  # the interface is now complete (methods were added cell by cell)
+complete_interface(PaperBroker)  # the interface is now complete (methods were added cell by cell)

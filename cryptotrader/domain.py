@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, Context, ROUND_HALF_EVEN, localcontext
 from enum import Enum
 from typing import ClassVar, Iterable, Iterator, Mapping
+from fastcore.basics import patch
 import pandas as pd
 from .clock import iso_utc, to_utc
 from .universe import Instrument
@@ -63,7 +64,7 @@ def timeframe_delta(timeframe: str) -> timedelta:
     try: return _TF[timeframe]
     except KeyError: raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {', '.join(_TF)}") from None
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Bar:
     "One OHLCV candle: `ts` is the bar's OPEN time (UTC); volume in base units."
     symbol: str      # unified, e.g. BTC/USD
@@ -74,8 +75,14 @@ class Bar:
     close: float
     volume: float
     timeframe: str = "1h"
+    def __init__(self, symbol: str, ts: datetime, open: float, high: float, low: float, close: float, volume: float, timeframe: str = "1h"):
+        # the frozen dataclass's own `__init__`, through the slots' setters: `object.__setattr__` costs 3× (a replay builds a bar per pair per step)
+        a, b, c, d, e, f, g, h = _BAR_SETTERS
+        a(self, symbol); b(self, ts); c(self, open); d(self, high); e(self, low); f(self, close); g(self, volume); h(self, timeframe)
     @property
     def close_time(self) -> datetime: return self.ts + _TF[self.timeframe]
+
+_BAR_SETTERS = tuple(Bar.__dict__[f].__set__ for f in ("symbol", "ts", "open", "high", "low", "close", "volume", "timeframe"))
 
 # %% ../nbs/30_domain.ipynb #ddee2f41
 def bars_from_ohlcv(df: pd.DataFrame, symbol: str, timeframe: str = "1h") -> list[Bar]:
@@ -178,7 +185,8 @@ def _names(cls) -> tuple[str, ...]: return tuple(f.name for f in fields(cls))
 
 def _jsonable(v):
     if isinstance(v, Decimal): return str(v)
-    if isinstance(v, datetime): return iso_utc(v)
+    if isinstance(v, datetime):   # iso_utc; for UTC whole seconds (every bar time) without its conversions
+        return v.isoformat()[:-6] + "Z" if type(v) is datetime and v.tzinfo is timezone.utc and not v.microsecond else iso_utc(v)
     if isinstance(v, Enum): return v.value
     if isinstance(v, Fill): return {k: _jsonable(getattr(v, k)) for k in _names(Fill)}
     return v
@@ -271,8 +279,9 @@ class Order:
                 f" {self.status.value} filled={self.filled})")
 
 # %% ../nbs/30_domain.ipynb #75cf638d
+@patch
 @exact
-def _apply(self: Order, event: OrderEvent) -> OrderStatus:
+def apply(self: Order, event: OrderEvent) -> OrderStatus:
     "Move the order by `event`; returns the new status or raises `InvalidTransition`."
     if event.client_id != self.client_id:
         raise InvalidTransition(f"event for {event.client_id} applied to order {self.client_id}")
@@ -297,11 +306,10 @@ def _apply(self: Order, event: OrderEvent) -> OrderStatus:
     self.status, self.updated_ts = target, event.ts
     return target
 
-Order.apply = _apply
 
 # %% ../nbs/30_domain.ipynb #4f06740f
-@classmethod
-def _create(cls, instrument: Instrument, side: Side | str, amount, *, order_type: OrderType | str = OrderType.MARKET,
+@patch(cls_method=True)
+def create(cls: Order, instrument: Instrument, side: Side | str, amount, *, order_type: OrderType | str = OrderType.MARKET,
             price=None, post_only: bool = False, strategy: str = "", bar_ts: datetime | None = None, seq: int = 0,
             client_id: str | None = None, expire_ts: datetime | None = None) -> Order:
     "A NEW order on the pair's grid, with a deterministic client id from (strategy, bar_ts, symbol, seq)."
@@ -311,17 +319,17 @@ def _create(cls, instrument: Instrument, side: Side | str, amount, *, order_type
     return cls(client_id, instrument.symbol, side, instrument.round_amount(amount), order_type,
                None if price is None else instrument.round_price(price), post_only, strategy, bar_ts, None, expire_ts)
 
-Order.create = _create
 
 # %% ../nbs/30_domain.ipynb #979a84f7
-def _to_record(self: Order) -> dict:
+@patch
+def to_record(self: Order) -> dict:
     "The order as a flat JSON-ready dict (request and state)."
     d = {k: _jsonable(getattr(self, k)) for k in _names(Order)}
     d["trade_ids"] = list(self.trade_ids)
     return d
 
-@classmethod
-def _from_record(cls, d: Mapping) -> Order:
+@patch(cls_method=True)
+def from_record(cls: Order, d: Mapping) -> Order:
     "Rebuild an order (with its state) from `to_record` output."
     o = cls(**{k: (to_utc(v) if k.endswith("_ts") and v else v) for k, v in d.items() if k not in _STATE})
     o.status, o.exchange_id, o.reason, o.kraken_error = OrderStatus(d["status"]), d.get("exchange_id"), d.get("reason"), d.get("kraken_error")
@@ -331,7 +339,6 @@ def _from_record(cls, d: Mapping) -> Order:
     o.trade_ids = tuple(d.get("trade_ids") or ())
     return o
 
-Order.to_record, Order.from_record = _to_record, _from_record
 
 # %% ../nbs/30_domain.ipynb #b2e28099
 @dataclass

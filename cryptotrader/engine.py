@@ -5,10 +5,12 @@
 # %% ../nbs/35_engine.ipynb #ae5cd8e4
 from __future__ import annotations
 import functools, logging, math
+from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from .broker import Broker
@@ -54,41 +56,54 @@ class TradingEngine:
         self.log = logger or get_logger("engine")
         self.quote = "USD"
         self._st: dict = {}        # the engine's ledger state (`get_state`), as last read or written; dropped on an exception
+        self._win: tuple | None = None   # (from, until, inside, scheduler): the window's status, constant until its next change
 
     def __repr__(self): return f"TradingEngine({self.cfg.env}, {type(self.broker).__name__}, last bar {self.ledger.last_bar()})"
 
 # %% ../nbs/35_engine.ipynb #5fad29df
-def _restore(self: TradingEngine, history: Iterable[Bar] = ()) -> datetime | None:
+@patch
+def restore(self: TradingEngine, history: Iterable[Bar] = ()) -> datetime | None:
     "Bring the broker to the ledger's state; returns the last processed bar (None for a fresh ledger)."
     last = self.ledger.last_bar()
     if last is None: return None
     for b in history:
         if b.ts <= last: self.broker.warm(b)
-    if hasattr(self.broker, "restore"):
-        self.broker.restore(self.ledger.balances(), self.ledger.open_orders(), self.ledger.positions())
+    self.broker.restore(self.ledger.balances(), self.ledger.open_orders(), self.ledger.positions())
     log_event(self.log, "engine restored from the ledger", last_bar=iso_utc(last), open_orders=len(self.ledger.open_orders()))
     return last
 
-TradingEngine.restore = _restore
 
 # %% ../nbs/35_engine.ipynb #ea21ab9d
+@patch
 def _record_events(self: TradingEngine) -> int:
     "Move the broker's events into the ledger; returns the number of fills."
+    evs = self.broker.drain_events()
+    if not evs: return 0                                  # most bars: nothing happened
     n = 0
-    for ev in self.broker.drain_events():
+    for ev in evs:
         if self.ledger.apply_event(ev) and isinstance(ev, OrderFilled): n += 1
     return n
 
+@patch
+def _in_window(self: TradingEngine, t: datetime) -> bool:
+    "`scheduler.in_training_window(t)`, asked of the scheduler again only once `t` reaches the window's next change."
+    w, s = self._win, self.scheduler
+    if w is not None and w[3] is s and w[0] <= t < w[1]: return w[2]
+    inside = s.in_training_window(t)
+    self._win = (t, s.next_change(t), inside, s)
+    return inside
+
+@patch
 def _holdings(self: TradingEngine) -> tuple[dict[str, Decimal], Decimal]:
     bal = self.broker.balances()
     cash = bal[self.quote].total if self.quote in bal else Decimal(0)
     hold = {f"{c}/{self.quote}": b.total for c, b in bal.items() if c != self.quote and b.total}
     return hold, cash
 
-TradingEngine._record_events, TradingEngine._holdings = _record_events, _holdings
 
 # %% ../nbs/35_engine.ipynb #25a812ba
-def _step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
+@patch
+def step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     "Process the bars of time `ts` (one per pair that traded) in one ledger transaction."
     if not (type(ts) is datetime and ts.tzinfo is timezone.utc): ts = to_utc(ts)
     last = self.ledger.last_bar()
@@ -99,12 +114,14 @@ def _step(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         self._st = {}                         # the bar was rolled back: re-read the state from the ledger
         raise
 
+@patch
 def _get(self: TradingEngine, key: str):
     "A state value (cached; the ledger's `get_state` on first use)."
     st = self._st
     if key not in st: st[key] = self.ledger.get_state(key)
     return st[key]
 
+@patch
 def _put(self: TradingEngine, key: str, value) -> None:
     "Set a state value; the ledger writes it only if it changed (the stored row is the same either way)."
     if key in self._st and self._st[key] == value and type(self._st[key]) is type(value): return
@@ -113,9 +130,10 @@ def _put(self: TradingEngine, key: str, value) -> None:
 @functools.lru_cache(maxsize=1024)
 def _day_of(d) -> str: return d.strftime("%Y-%m-%d")
 
+@patch
 def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
     L, st = self.ledger, self._get
-    if self.broker.open_orders() and self.scheduler.in_training_window(ts):   # nothing may fill inside the window (e.g. a
+    if self.broker.open_orders() and self._in_window(ts):   # nothing may fill inside the window (e.g. a
         n = self.broker.cancel_all(); self._record_events()                   # remainder after a restart): cancel first
         L.log_event("pause_cancel", ts, reason="training window", cancelled=n)
     self.broker.on_bars(bars)
@@ -135,7 +153,7 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         log_event(self.log, f"drawdown breaker {change}", logging.WARNING if change == "engaged" else logging.INFO,
                   at=iso_utc(decide_at), equity=round(equity, 2), until=until)
     res.breaker = until is not None
-    if self.scheduler.in_training_window(decide_at):
+    if self._in_window(decide_at):
         if not st("paused"):
             n = self.broker.cancel_all(); self._record_events()
             self._put("paused", True)
@@ -148,9 +166,9 @@ def _bar_work(self: TradingEngine, ts: datetime, bars: list[Bar]) -> StepResult:
         log_event(self.log, "trading resumed", at=iso_utc(decide_at))
     return self._decide(ts, res, marks, equity, st("day_start_equity") or equity, peak, until, {b.symbol for b in bars})
 
-TradingEngine.step, TradingEngine._bar_work, TradingEngine._get, TradingEngine._put = _step, _bar_work, _get, _put
 
 # %% ../nbs/35_engine.ipynb #be08ce28
+@patch
 def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equity: float, day_start: float, peak: float,
             breaker_until: str | None = None, fresh: set | None = None) -> StepResult:
     L = self.ledger
@@ -165,24 +183,24 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
     hold, cash = self._holdings()
     cur, eq_now = current_weights(hold, cash, marks)
     dec = self.risk.apply(target, cur, vols, equity, day_start, peak, breaker_until)
-    res.regime, res.active, res.state = regime, active, dec.state.value
+    res.regime, res.active, res.state = regime, active, (sv := dec.state.value)
     if regime != self._get("regime"): L.log_event("regime", regime=regime, active=active)   # the regime's history (dashboard shading)
     self._put("regime", regime); self._put("active", active)      # (written only when they change) what `status` and the dashboard show
     res.requested, res.gross = sum(target.values()), sum(dec.weights.values())
     prev = self._get("risk_state") or RiskState.NORMAL.value
-    if dec.state.value != prev:          # a change of state is an event, with its reason
-        self._put("risk_state", dec.state.value)
+    if sv != prev:          # a change of state is an event, with its reason
+        self._put("risk_state", sv)
         why = next((d.reason for d in dec.denials if d.rule in ("kill_switch", "reduce_only")), "limits clear")
-        L.log_event("risk_state", frm=prev, to=dec.state.value, reason=why)
+        L.log_event("risk_state", frm=prev, to=sv, reason=why)
     for d in dec.denials:
         if d.rule in SIZING_RULES: continue                                        # sizing is routine, not an event
-        if d.rule in ("kill_switch", "reduce_only") and dec.state.value == prev: continue   # the state persists: logged when it began
+        if d.rule in ("kill_switch", "reduce_only") and sv == prev: continue   # the state persists: logged when it began
         L.log_event("risk_denial", rule=d.rule, symbol=d.symbol, requested=round(d.requested, 6), allowed=round(d.allowed, 6), reason=d.reason)
     if dec.state is RiskState.HALTED:
         n = self.broker.cancel_all(); self._record_events()
         if n: L.log_event("halt_cancel", cancelled=n)
     else:
-        prices = {s: p for s, p in marks.items() if s in fresh}
+        prices = marks if len(fresh) == len(marks) and fresh >= marks.keys() else {s: p for s, p in marks.items() if s in fresh}   # (read only)
         orders, skipped = rebalance_orders(dec.weights, hold, cash, prices, self.universe, ts, strategy=active or "engine", equity=eq_now,
                                            min_trade_fraction=self.min_trade_fraction)
         for o in orders:
@@ -191,18 +209,21 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
             if L.add_order(o):
                 self.broker.submit(o); res.orders += 1
         res.fills += self._record_events()
-    L.observe(regime=regime, active=active, risk=dec.state.value, equity=round(equity, 2),
+    L.observe(regime=regime, active=active, risk=sv, equity=round(equity, 2),
               target={s: round(w, 4) for s, w in sorted(dec.weights.items()) if w > 0})
     return res
 
-TradingEngine._decide = _decide
 
 # %% ../nbs/35_engine.ipynb #416e5b6b
 def panel_bars(panel: Panel) -> Iterable[tuple[datetime, list[Bar]]]:
     "The panel as (ts, bars of the pairs with a bar at ts), in time order — fast columnar iteration."
-    syms, tf = panel.symbols, panel.timeframe
-    rows = zip(panel.index.to_pydatetime().tolist(), *(getattr(panel, k).to_numpy(dtype=float).tolist()
-                                                        for k in ("open", "high", "low", "close", "volume")))
-    for ts, o, h, l, c, v in rows:       # plain Python floats, row by row (no numpy scalar per value)
-        bars = [Bar(s, ts, o[j], h[j], l[j], x, v[j], tf) for j, (s, x) in enumerate(zip(syms, c)) if x == x]
-        if bars: yield ts, bars
+    syms, tf, n = panel.symbols, panel.timeframe, len(panel.symbols)
+    close = panel.close.to_numpy(dtype=float)
+    full = (~np.isnan(close).any(axis=1)).tolist()        # rows where every pair has a bar: no per-value NaN test
+    rows = zip(panel.index.to_pydatetime().tolist(), full, *(getattr(panel, k).to_numpy(dtype=float).tolist()
+                                                              for k in ("open", "high", "low", "close", "volume")))
+    for ts, all_, o, h, l, c, v in rows:     # plain Python floats, row by row (no numpy scalar per value)
+        if all_: yield ts, list(map(Bar, syms, repeat(ts, n), o, h, l, c, v, repeat(tf, n)))
+        else:
+            bars = [Bar(s, ts, o[j], h[j], l[j], x, v[j], tf) for j, (s, x) in enumerate(zip(syms, c)) if x == x]
+            if bars: yield ts, bars

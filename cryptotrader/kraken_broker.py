@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
-from .broker import Broker, PaperBroker
+from fastcore.basics import patch
+from .broker import Broker, PaperBroker, complete_interface
 from .clock import Clock, iso_utc
 from .config import Config, Credentials, CredentialsError, load_credentials
 from .domain import (Balance, Bar, Fill, Order, OrderAccepted, OrderCancelled, OrderEvent, OrderExpired,
@@ -181,6 +182,7 @@ class KrakenBroker(Broker):
         return f"KrakenBroker({self.exchange_url or 'Kraken'}, open={len(self.open_orders())}, {self.budget})"
 
 # %% ../nbs/36_kraken_broker.ipynb #b9b2f75f
+@patch
 def _call(self: KrakenBroker, method: str, params: dict | None = None, idempotent: bool = True) -> dict:
     "One private Kraken call with budget, nonce lock and bounded retries; returns the `result`."
     attempt, nonce_retried = 0, False
@@ -203,15 +205,16 @@ def _call(self: KrakenBroker, method: str, params: dict | None = None, idempoten
         cls = {"reject": OrderRefused, "auth": AuthFailed}.get(action, BrokerError)
         raise cls(f"Kraken {method}: {err}", err, method)
 
-KrakenBroker._call = _call
 
 # %% ../nbs/36_kraken_broker.ipynb #4e131bb6
+@patch
 def _ins(self: KrakenBroker, name: str) -> Instrument | None:
     try: return self.universe[name]
     except Exception: return None
 
 def _utc(secs) -> datetime: return datetime.fromtimestamp(float(secs), timezone.utc)
 
+@patch
 def _fill_of(self: KrakenBroker, client_id: str, trade_id: str, t: Mapping) -> Fill:
     "A domain `Fill` from one Kraken trade (TradesHistory / QueryTrades entry)."
     ins = self._ins(t["pair"])
@@ -220,7 +223,8 @@ def _fill_of(self: KrakenBroker, client_id: str, trade_id: str, t: Mapping) -> F
     return Fill(t["ordertxid"], client_id, ins.symbol, Side(t["type"]), Decimal(t["vol"]), Decimal(t["price"]), Decimal(t["fee"]),
                 ins.quote, "maker" if maker else "taker", _utc(t["time"]), trade_id)
 
-def _fetch_balances(self: KrakenBroker) -> dict[str, Balance]:
+@patch
+def fetch_balances(self: KrakenBroker) -> dict[str, Balance]:
     "Balances from BalanceEx, by unified currency (BTC, USD, …)."
     out = {}
     for code, v in self._call("BalanceEx").items():
@@ -231,9 +235,9 @@ def _fetch_balances(self: KrakenBroker) -> dict[str, Balance]:
     self._balances = dict(sorted(out.items()))
     return self._balances
 
-KrakenBroker._ins, KrakenBroker._fill_of, KrakenBroker.fetch_balances = _ins, _fill_of, _fetch_balances
 
 # %% ../nbs/36_kraken_broker.ipynb #252e8fe5
+@patch
 def _lookup(self: KrakenBroker, client_id: str) -> tuple[str, dict] | None:
     "The exchange's (txid, order) with `cl_ord_id` = `client_id`, open or closed; None if it has none."
     for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
@@ -241,20 +245,23 @@ def _lookup(self: KrakenBroker, client_id: str) -> tuple[str, dict] | None:
         if found: return next(iter(found.items()))
     return None
 
+@patch
 def _emit(self: KrakenBroker, ev: OrderEvent) -> None:
     self._orders[ev.client_id].apply(ev); self._events.append(ev)
 
+@patch
 def _accept(self: KrakenBroker, o: Order, txid: str) -> None:
     self._by_txid[txid] = o.client_id; self._dirty = True
     self._emit(OrderAccepted(o.client_id, self.now(), txid))
 
+@patch
 def _reject(self: KrakenBroker, o: Order, reason: str, kraken_error: str | None) -> Order:
     log_event(self.log, "order rejected", client_id=o.client_id, symbol=o.symbol, reason=reason, kraken_error=kraken_error)
     self._emit(OrderRejected(o.client_id, self.now(), reason, kraken_error)); return o
 
-KrakenBroker._lookup, KrakenBroker._emit, KrakenBroker._accept, KrakenBroker._reject = _lookup, _emit, _accept, _reject
 
 # %% ../nbs/36_kraken_broker.ipynb #c53387b2
+@patch
 def _ref_price(self: KrakenBroker, ins: Instrument) -> Decimal | None:
     "The price a market order is checked at: the last close seen, else Kraken's ticker."
     if ins.symbol in self._last: return ins.round_price(self._last[ins.symbol].close)
@@ -268,7 +275,8 @@ def _params(o: Order, ins: Instrument) -> dict:
     if o.post_only: p["oflags"] = "post"
     return p
 
-def _submit(self: KrakenBroker, order: Order) -> Order:
+@patch
+def submit(self: KrakenBroker, order: Order) -> Order:
     "Send a NEW order (AddOrder with `cl_ord_id`); outcomes arrive as events. Idempotent by client id."
     if order.client_id in self._orders: return self._orders[order.client_id]
     if order.status is not OrderStatus.NEW: raise ValueError(f"only NEW orders can be submitted, {order.client_id} is {order.status.value}")
@@ -282,6 +290,7 @@ def _submit(self: KrakenBroker, order: Order) -> Order:
     if not chk.ok: return self._reject(order, chk.reason, chk.kraken_error)
     return self._place(order, _params(order, ins))
 
+@patch
 def _place(self: KrakenBroker, o: Order, params: dict) -> Order:
     err = None
     for attempt in range(self.retry.max_attempts):
@@ -298,12 +307,12 @@ def _place(self: KrakenBroker, o: Order, params: dict) -> Order:
         if attempt + 1 < self.retry.max_attempts: self.retry.wait(attempt)
     return self._reject(o, f"not placed: Kraken unavailable after {self.retry.max_attempts} attempts ({err})", err)
 
-KrakenBroker._ref_price, KrakenBroker.submit, KrakenBroker._place = _ref_price, _submit, _place
 
 # %% ../nbs/36_kraken_broker.ipynb #545bbddb
 def _chunks(xs: list, n: int): return [xs[i:i + n] for i in range(0, len(xs), n)]
 
-def _poll(self: KrakenBroker) -> int:
+@patch
+def poll(self: KrakenBroker) -> int:
     "Bring the open orders up to date from the exchange; returns the number of new fills."
     live = [o for o in self._orders.values() if o.is_open and o.exchange_id]
     info: dict[str, dict] = {}
@@ -331,6 +340,7 @@ def _poll(self: KrakenBroker) -> int:
     self.heartbeat(force=True)
     return n
 
+@patch
 def _settle(self: KrakenBroker, o: Order, oi: dict) -> int:
     "Close `o` if the exchange has closed it and every fill it reports has arrived (after the cancel grace)."
     st = oi.get("status")
@@ -344,10 +354,10 @@ def _settle(self: KrakenBroker, o: Order, oi: dict) -> int:
     self._emit(OrderExpired(o.client_id, ts) if st == "expired" else OrderCancelled(o.client_id, ts, oi.get("reason") or "cancelled"))
     return 0
 
-KrakenBroker.poll, KrakenBroker._settle = _poll, _settle
 
 # %% ../nbs/36_kraken_broker.ipynb #e0dc5aa6
-def _cancel(self: KrakenBroker, client_id: str) -> bool:
+@patch
+def cancel(self: KrakenBroker, client_id: str) -> bool:
     "Ask Kraken to cancel an open order; the cancel (or late fills) arrive by polling. False if unknown/closed."
     o = self._orders.get(client_id)
     if o is None or o.is_closed or not o.exchange_id: return False
@@ -358,36 +368,42 @@ def _cancel(self: KrakenBroker, client_id: str) -> bool:
     self._dirty = True
     return True
 
-def _balances(self: KrakenBroker) -> dict[str, Balance]:
+@patch
+def balances(self: KrakenBroker) -> dict[str, Balance]:
     "Balances by currency as of the last poll (fetched if none yet)."
     return dict(self._balances) if self._balances is not None else self.fetch_balances()
 
-def _open_orders(self: KrakenBroker) -> list[Order]:
+@patch
+def open_orders(self: KrakenBroker) -> list[Order]:
     "Orders not yet in a terminal state, oldest first."
     return [o for o in self._orders.values() if o.is_open]
 
-def _get_order(self: KrakenBroker, client_id: str) -> Order | None: return self._orders.get(client_id)
+@patch
+def get_order(self: KrakenBroker, client_id: str) -> Order | None: return self._orders.get(client_id)
 
-def _on_bars(self: KrakenBroker, bars: Iterable[Bar]) -> None:
+@patch
+def on_bars(self: KrakenBroker, bars: Iterable[Bar]) -> None:
     "Bars closed: remember their closes (reference prices) and poll the exchange."
     for b in bars: self._last[b.symbol] = b
     self.poll()
 
-def _on_bar(self: KrakenBroker, bar: Bar) -> None: self.on_bars([bar])
+@patch
+def on_bar(self: KrakenBroker, bar: Bar) -> None: self.on_bars([bar])
 
-def _drain(self: KrakenBroker) -> list[OrderEvent]:
+@patch
+def drain_events(self: KrakenBroker) -> list[OrderEvent]:
     "Every event since the last call (polling first if orders were sent or cancelled since the last poll)."
     if self._dirty: self.poll()
     ev, self._events = self._events, []
     return ev
 
-def _warm(self: KrakenBroker, bar: Bar) -> None: self._last[bar.symbol] = bar
+@patch
+def warm(self: KrakenBroker, bar: Bar) -> None: self._last[bar.symbol] = bar
 
-KrakenBroker.cancel, KrakenBroker.balances, KrakenBroker.open_orders, KrakenBroker.get_order = _cancel, _balances, _open_orders, _get_order
-KrakenBroker.on_bars, KrakenBroker.on_bar, KrakenBroker.drain_events, KrakenBroker.warm = _on_bars, _on_bar, _drain, _warm
 
 # %% ../nbs/36_kraken_broker.ipynb #68221625
-def _track(self: KrakenBroker, orders: Iterable[Order]) -> int:
+@patch
+def track(self: KrakenBroker, orders: Iterable[Order]) -> int:
     "Follow these open orders (from the ledger); returns how many are now tracked."
     n = 0
     for o in orders:
@@ -401,11 +417,13 @@ def _track(self: KrakenBroker, orders: Iterable[Order]) -> int:
     self._dirty = self._dirty or n > 0
     return n
 
-def _restore(self: KrakenBroker, cash=None, orders: Iterable[Order] = (), positions=None) -> None:
+@patch
+def restore(self: KrakenBroker, cash=None, orders: Iterable[Order] = (), positions=None) -> None:
     "After a restart: follow the ledger's open orders (balances always come from the exchange)."
     self.track(orders)
 
-def _heartbeat(self: KrakenBroker, force: bool = False) -> str | None:
+@patch
+def heartbeat(self: KrakenBroker, force: bool = False) -> str | None:
     "Keep the dead-man's switch armed (refresh when a third of its timeout has passed); returns its trigger time."
     if self.dms_seconds <= 0: return None
     now = self.now()
@@ -414,14 +432,14 @@ def _heartbeat(self: KrakenBroker, force: bool = False) -> str | None:
         self._dms_at = now
     return self.dms_trigger
 
-def _close(self: KrakenBroker) -> None:
+@patch
+def close(self: KrakenBroker) -> None:
     "A clean stop: disarm the dead-man's switch (open orders stay, and are reconciled at the next start)."
     if self.dms_seconds > 0 and self._dms_at is not None:
         try: self._call("CancelAllOrdersAfter", {"timeout": 0}); self.dms_trigger, self._dms_at = None, None
         except BrokerError as e: log_event(self.log, "could not disarm the dead-man's switch", error=e.kraken_error)
 
-KrakenBroker.track, KrakenBroker.restore, KrakenBroker.heartbeat, KrakenBroker.close = _track, _restore, _heartbeat, _close
-abc.update_abstractmethods(KrakenBroker)  # the interface is now complete (methods were added cell by cell)
+complete_interface(KrakenBroker)  # the interface is now complete (methods were added cell by cell)
 
 # %% ../nbs/36_kraken_broker.ipynb #621b5b0e
 @dataclass

@@ -4,19 +4,20 @@
 
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
-import fcntl, functools, hashlib, json, logging, os, sqlite3
+import fcntl, functools, hashlib, json, logging, operator, os, sqlite3
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
+from fastcore.basics import patch
 import pandas as pd
 from .artifacts import ArtifactStore, ledger_file, open_append
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
 from .log import get_logger, log_event
-from .domain import (Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
+from .domain import (EXACT, Balance, Fill, Order, OrderEvent, OrderFilled, OrderStatus, Position, equity_of,
                                  event_to_dict, fill_from_dict)
 
 # %% auto #0
@@ -67,10 +68,12 @@ class LedgerLocked(LedgerError):
     "Another process has this ledger open for writing: one writer per ledger, for its whole life."
 
 # %% ../nbs/33_ledger.ipynb #3a71bb47
-def _j(obj) -> str: return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)   # built once: `json.dumps` with options builds one per call
+def _j(obj) -> str: return _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
 @functools.lru_cache(maxsize=4096)
-def _iso_cached(t: datetime) -> str: return iso_utc(t)
+def _iso_cached(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
+    return t.isoformat()[:-6] + "Z" if type(t) is datetime and t.tzinfo is timezone.utc and not t.microsecond else iso_utc(t)
 def _iso(t) -> str | None: return None if t is None else _iso_cached(t)
 @functools.lru_cache(maxsize=4096)
 def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
@@ -123,6 +126,7 @@ class Ledger:
         self.on_event = None   # `f(kind, ts, payload)`, told of every engine event as it is recorded (alerts hook in here)   # last outbox seq deleted; files appended to since their fsync; rel -> path
         self._trim_every = 1 if self.commit_every == 1 else OUTBOX_TRIM
         self._eq_rows, self._lines, self._meta_w = [], [], {}   # rows of the open batch's complete bars, written at commit
+        self._dv = None        # `PRAGMA data_version` when `last_bar` in the file was last checked (it moves only when ANOTHER connection commits)
         self._invalidate()
         if not readonly:
             self.con.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")   # idempotent (IF NOT EXISTS)
@@ -144,6 +148,7 @@ class Ledger:
         self._pos: dict[str, Position] | None = None
         self._bal: dict[str, tuple[str, str]] | None = None
         self._bal_src: dict[str, Balance] | None = None   # the Balance objects `_bal` was made from
+        self._eq_terms: list | None = None                # `_equity_terms` of `_bal_src`
         self._b_eq, self._b_lines, self._b_meta, self._sp = [], [], {}, False   # the open bar's deferred rows; savepoint open?
     def commit(self) -> None:
         "Commit the open batch of bars (if any), then append its log lines."
@@ -163,16 +168,19 @@ class Ledger:
     def __repr__(self): return f"Ledger({self.path}{', read-only' if self.readonly else ''})"
 
 # %% ../nbs/33_ledger.ipynb #e15559f7
+@patch
 def _meta(self: Ledger, key: str) -> str | None:
     r = self.con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return r[0] if r else None
 
+@patch
 def _begin(self: Ledger) -> None:
     self.con.execute("BEGIN IMMEDIATE")
     if self._appended - self._trimmed >= self._trim_every:   # lines already in the files: made durable, then deleted
         self._sync_logs()
         self.con.execute("DELETE FROM outbox WHERE seq <= ?", (self._appended,)); self._trimmed = self._appended
 
+@patch
 def _write_deferred(self: Ledger) -> None:
     "Write the rows the open batch's complete bars deferred (equity, outbox lines, meta), in one statement per table."
     if self._eq_rows: self.con.executemany("INSERT OR REPLACE INTO equity VALUES (?,?,?,?)", self._eq_rows); self._eq_rows = []
@@ -183,6 +191,7 @@ def _write_deferred(self: Ledger) -> None:
         rows = sorted((k, v if isinstance(v, str) else _j(v.value)) for k, v in self._meta_w.items())
         self.con.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", rows); self._meta_w = {}
 
+@patch
 @contextmanager
 def _tx(self: Ledger):
     if self._bar is not None:                       # inside a bar: its first write opens the bar's savepoint (batches)
@@ -199,12 +208,14 @@ def _tx(self: Ledger):
         raise
     self.flush_logs()
 
-def _last_bar(self: Ledger) -> datetime | None:
+@patch
+def last_bar(self: Ledger) -> datetime | None:
     "The open time of the last bar whose transaction completed (committed, or pending in the open batch)."
     return self._last
 
+@patch
 @contextmanager
-def _bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
+def bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
     "One bar's work, all or nothing: an exception (or a crash) leaves none of it; then the JSONL lines are written."
     if self.readonly: raise LedgerError("read-only ledger")
     bar_ts = _utc(bar_ts)
@@ -212,11 +223,15 @@ def _bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
     if self._last is not None and bar_ts <= self._last:
         raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last committed bar {iso_utc(self._last)}")
     batch, began = self.commit_every > 1, not self.con.in_transaction
-    if began: self._begin()
-    stored = self._meta("last_bar")   # under the write lock: what is in the file, whoever wrote it
-    if stored is not None and stored != _iso(self._last) and to_utc(stored) >= bar_ts:
-        if began: self.con.execute("ROLLBACK")
-        raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
+    if began:         # inside an open batch we have held the write lock since its first bar: nobody else can have written
+        self._begin()
+        dv = self.con.execute("PRAGMA data_version").fetchone()[0]
+        if dv != self._dv:                # another connection committed since the last check: read what is in the file
+            stored = self._meta("last_bar")   # under the write lock: what is in the file, whoever wrote it
+            if stored is not None and stored != _iso(self._last) and to_utc(stored) >= bar_ts:
+                self.con.execute("ROLLBACK")
+                raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
+            self._dv = dv
     self._bar, self._sp = bar_ts, False
     try:
         yield self
@@ -234,19 +249,19 @@ def _bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
     self._last, self._pending = bar_ts, self._pending + 1
     if self._pending >= self.commit_every: self.commit()
 
-Ledger._meta, Ledger._begin, Ledger._tx, Ledger.last_bar, Ledger.bar_transaction = _meta, _begin, _tx, _last_bar, _bar_transaction
-Ledger._write_deferred = _write_deferred
 
 # %% ../nbs/33_ledger.ipynb #27f49150
 ARTIFACT_STREAM = "artifacts:"   # an outbox stream naming one file of the artifacts area, e.g. `artifacts:shadow/<id>.jsonl`
 
 def _log_rel(stream: str, day: str) -> str: return stream if stream.startswith(ARTIFACT_STREAM) else f"{stream}/{day}.jsonl"
 
+@patch
 def _resolve_log(self: Ledger, rel: str) -> Path:
     "The file of an outbox line: `logs/<stream>/<day>.jsonl`, or the artifacts file of an `artifacts:` stream."
     if rel.startswith(ARTIFACT_STREAM): return self.artifacts.resolve(rel[len(ARTIFACT_STREAM):])
     return self.logs.resolve(rel)
 
+@patch
 def _queue_line(self: Ledger, stream: str, day: datetime | None, obj: dict) -> None:
     if self.logs is None: return
     row = (stream, _day(day) if day is not None else "", _j(obj))
@@ -254,6 +269,7 @@ def _queue_line(self: Ledger, stream: str, day: datetime | None, obj: dict) -> N
     with self._tx(): self.con.execute("INSERT INTO outbox(stream, day, line) VALUES (?,?,?)", row)
     self._queued += 1
 
+@patch
 def _append_lines(self: Ledger, rel: str, lines: list[str]) -> None:
     "Append lines to a log file: one write, no fsync (`_sync_logs` makes them durable before their outbox rows go)."
     p = self._paths.get(rel)
@@ -262,6 +278,7 @@ def _append_lines(self: Ledger, rel: str, lines: list[str]) -> None:
     with open_append(p) as f: f.write("".join(l + "\n" for l in lines))
     self._unsynced.add(rel)
 
+@patch
 def _sync_logs(self: Ledger) -> None:
     "fsync every log file appended to since its last fsync."
     for rel in sorted(self._unsynced):
@@ -270,7 +287,8 @@ def _sync_logs(self: Ledger) -> None:
         finally: os.close(fd)
     self._unsynced = set()
 
-def _flush_logs(self: Ledger, recover: bool = False) -> int:
+@patch
+def flush_logs(self: Ledger, recover: bool = False) -> int:
     "Append committed outbox lines to the JSONL logs (after a crash: only those not already there); returns how many."
     if self.logs is None or self.con.in_transaction or not (self._queued or recover): return 0
     self._queued = 0
@@ -290,45 +308,49 @@ def _flush_logs(self: Ledger, recover: bool = False) -> int:
     if rows: self._appended = rows[-1][0]
     return n
 
-def _observe(self: Ledger, bar_ts: datetime | None = None, **fields) -> None:
+@patch
+def observe(self: Ledger, bar_ts: datetime | None = None, **fields) -> None:
     "Queue one observation line (regime, weights, equity, …) for `bar_ts` (default: the open bar)."
     ts = to_utc(bar_ts) if bar_ts is not None else self._bar
     if ts is None: raise LedgerError("observe needs a bar_ts outside a bar transaction")
     self._queue_line("observations", ts, {"bar_ts": _iso(ts), **fields})
 
-def _append_artifact_line(self: Ledger, rel: str, obj: dict) -> None:
+@patch
+def append_artifact_line(self: Ledger, rel: str, obj: dict) -> None:
     "Queue one JSON line for the artifacts file `rel` (e.g. `shadow/<model_id>.jsonl`): written with the bar's commit, exactly once."
     self._queue_line(ARTIFACT_STREAM + rel, None, obj)
 
-Ledger._queue_line, Ledger.flush_logs, Ledger.observe, Ledger.append_artifact_line = _queue_line, _flush_logs, _observe, _append_artifact_line
-Ledger._append_lines, Ledger._sync_logs, Ledger._resolve_log = _append_lines, _sync_logs, _resolve_log
 
 # %% ../nbs/33_ledger.ipynb #bcb3fb43
 _ORDER_COLS = ("client_id", "symbol", "side", "order_type", "amount", "price", "post_only", "strategy", "bar_ts", "created_ts",
                "expire_ts", "status", "exchange_id", "filled", "avg_price", "fees", "reason", "kraken_error", "updated_ts")
 _STATE_COLS = ("status", "exchange_id", "filled", "avg_price", "fees", "reason", "kraken_error", "updated_ts")
 
-def _order_row(o: Order) -> dict:
-    r = o.to_record(); r["post_only"] = int(o.post_only)
+def _order_row(o: Order, rec: dict | None = None) -> dict:
+    r = dict(o.to_record() if rec is None else rec); r["post_only"] = int(o.post_only)
     return {k: r[k] for k in _ORDER_COLS}
 
-def _add_order(self: Ledger, order: Order) -> bool:
+@patch
+def add_order(self: Ledger, order: Order) -> bool:
     "Record a NEW order; False (and nothing written) if its client id is already in the ledger."
     if order.status is not OrderStatus.NEW: raise LedgerError(f"add_order takes NEW orders (record before submitting); {order.client_id} is {order.status.value}")
-    row = _order_row(order)
+    rec = order.to_record()
+    row = _order_row(order, rec)
     with self._tx():
         cur = self.con.execute(f"INSERT OR IGNORE INTO orders({','.join(_ORDER_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_ORDER_COLS))}, ?)",
                                (*row.values(), _iso(self._bar)))
     if cur.rowcount == 0: return False
-    self._orders[order.client_id] = Order.from_record(order.to_record())
+    self._orders[order.client_id] = Order.from_record(rec)        # the ledger's own copy
     return True
 
 def _copy(o: Order | None) -> Order | None: return None if o is None else Order.from_record(o.to_record())
 
-def _get_order(self: Ledger, client_id: str) -> Order | None:
+@patch
+def get_order(self: Ledger, client_id: str) -> Order | None:
     "A copy of the ledger's order (with its state), or None. The ledger's own copy moves only by `apply_event`."
     return _copy(self._order(client_id))
 
+@patch
 def _order(self: Ledger, client_id: str) -> Order | None:
     if client_id in self._orders: return self._orders[client_id]
     cur = self.con.execute(f"SELECT {','.join(_ORDER_COLS)} FROM orders WHERE client_id=?", (client_id,))
@@ -340,10 +362,10 @@ def _order(self: Ledger, client_id: str) -> Order | None:
     if o.is_open: self._orders[client_id] = o
     return o
 
-Ledger.add_order, Ledger.get_order, Ledger._order = _add_order, _get_order, _order
 
 # %% ../nbs/33_ledger.ipynb #63826c2c
-def _apply_event(self: Ledger, ev: OrderEvent) -> bool:
+@patch
+def apply_event(self: Ledger, ev: OrderEvent) -> bool:
     "Record one order event (and its fill); False if it is a fill already recorded."
     with self._tx():
         o = self._order(ev.client_id)
@@ -360,6 +382,7 @@ def _apply_event(self: Ledger, ev: OrderEvent) -> bool:
 
 _UPDATE_STATE = f"UPDATE orders SET {', '.join(f'{c}=?' for c in _STATE_COLS)} WHERE client_id=?"
 
+@patch
 def _record_fill(self: Ledger, f: Fill, o: Order) -> None:
     d = event_to_dict(OrderFilled.of(f))["fill"]
     cols = ("trade_id", "order_id", "client_id", "symbol", "side", "amount", "price", "fee", "fee_currency", "liquidity", "ts")
@@ -370,16 +393,32 @@ def _record_fill(self: Ledger, f: Fill, o: Order) -> None:
                      (pos.symbol, str(pos.amount), str(pos.avg_price), str(pos.realized_pnl), str(pos.fees), pos.n_fills, _iso(self._bar)))
     self._queue_line("trades", f.ts, {**d, "strategy": o.strategy, "bar_ts": _iso(o.bar_ts)})
 
-Ledger.apply_event, Ledger._record_fill = _apply_event, _record_fill
 
 # %% ../nbs/33_ledger.ipynb #d32fc8f0
-def _record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balance], marks: Mapping[str, float | Decimal],
+def _equity_terms(balances: Mapping[str, Balance], quote: str) -> list[tuple[Decimal, str | None]]:
+    "The terms of `equity_of(balances, …)` in its order: (amount, None) for the quote, (amount, 'BASE/QUOTE') for each other non-zero balance."
+    return [(b.total, None) if c == quote else (b.total, f"{c}/{quote}") for c, b in balances.items() if c == quote or b.total]
+
+def _equity_at(terms: list, marks: Mapping[str, float | Decimal], balances: Mapping[str, Balance], quote: str) -> Decimal:
+    "`equity_of(balances, marks, quote)` from its cached terms: the same additions in the same order, in the `EXACT` context."
+    eq, add, mul = Decimal(0), EXACT.add, EXACT.multiply
+    for amt, sym in terms:
+        if sym is None: eq = add(eq, amt); continue
+        m = marks.get(sym)
+        if m is None: return equity_of(balances, marks, quote)          # raises, naming the missing mark
+        eq = add(eq, mul(amt, m if isinstance(m, Decimal) else Decimal(str(m))))
+    return eq
+
+@patch
+def record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balance], marks: Mapping[str, float | Decimal],
                    quote: str = "USD") -> Decimal:
     "Store the balances snapshot and the equity at `marks` for `bar_ts`; returns the equity."
-    eq = equity_of(balances, marks, quote)
-    cash = balances[quote].total if quote in balances else Decimal(0)
     src = self._bal_src                    # the very same Balance objects as last time: nothing to compare or write
-    if src is None or len(src) != len(balances) or any(balances.get(k) is not b for k, b in src.items()):
+    same = src is not None and len(src) == len(balances) and all(map(operator.is_, map(balances.get, src), src.values()))
+    terms = self._eq_terms if same else _equity_terms(balances, quote)
+    eq = _equity_at(terms, marks, balances, quote)
+    cash = balances[quote].total if quote in balances else Decimal(0)
+    if not same:
         new = {k: (str(b.total), str(b.hold)) for k, b in balances.items()}
         with self._tx():
             if self._bal is None: self._bal = {c: (t, h) for c, t, h in self.con.execute("SELECT currency, total, hold FROM balances")}
@@ -387,14 +426,15 @@ def _record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balanc
             for k in sorted(new):
                 if self._bal.get(k) != new[k]: self.con.execute("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (k, *new[k], _iso(self._bar)))
             self._bal = new
-        self._bal_src = dict(balances)
+        self._bal_src, self._eq_terms = dict(balances), terms
     row = (_iso(bar_ts), str(eq), str(cash), str(eq - cash))
     if self._bar is not None: self._b_eq.append(row)            # written with the batch
     else:
         with self._tx(): self.con.execute("INSERT OR REPLACE INTO equity VALUES (?,?,?,?)", row)
     return eq
 
-def _log_event(self: Ledger, kind: str, ts: datetime | None = None, **payload) -> None:
+@patch
+def log_event(self: Ledger, kind: str, ts: datetime | None = None, **payload) -> None:
     "Append an engine event (pause, resume, risk denial, restart…) stamped `ts` (default: the open bar)."
     with self._tx():
         self.con.execute("INSERT INTO engine_events(ledger_bar, ts, kind, payload) VALUES (?,?,?,?)",
@@ -407,67 +447,75 @@ class _Deferred(NamedTuple):
     "A state value kept as given until its batch is written (only the batch's last value of a key is serialised)."
     value: object
 
-def _set_state(self: Ledger, key: str, value) -> None:
+@patch
+def set_state(self: Ledger, key: str, value) -> None:
     "Store a small JSON-able engine state value (committed with the bar). Inside a bar it is serialised when the batch is written: do not mutate it after."
     k = f"state.{key}"
     if self._bar is not None: self._b_meta[k] = _Deferred(value); return      # written with the batch
     with self._tx(): self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, _j(value)))
 
-def _get_state(self: Ledger, key: str, default=None):
+@patch
+def get_state(self: Ledger, key: str, default=None):
     "A value stored with `set_state`, or `default`."
     k = f"state.{key}"
     v = self._b_meta.get(k) or self._meta_w.get(k) or self._meta(k)
     if isinstance(v, _Deferred): v = _j(v.value)
     return default if v is None else json.loads(v)
 
-Ledger.record_equity, Ledger.log_event, Ledger.set_state, Ledger.get_state = _record_equity, _log_event, _set_state, _get_state
 
 # %% ../nbs/33_ledger.ipynb #504ae415
-def _open_orders(self: Ledger) -> list[Order]:
+@patch
+def open_orders(self: Ledger) -> list[Order]:
     "Orders in NEW, OPEN or PARTIALLY_FILLED, oldest first."
     ids = [r[0] for r in self.con.execute("SELECT client_id FROM orders WHERE status IN ('new','open','partially_filled') ORDER BY seq")]
     return [self.get_order(i) for i in ids]
 
-def _orders(self: Ledger) -> list[Order]:
+@patch
+def orders(self: Ledger) -> list[Order]:
     "Every order, oldest first."
     return [self.get_order(r[0]) for r in self.con.execute("SELECT client_id FROM orders ORDER BY seq")]
 
-def _fills(self: Ledger, symbol: str | None = None) -> list[Fill]:
+@patch
+def fills(self: Ledger, symbol: str | None = None) -> list[Fill]:
     "Fills in the order they were recorded."
     cols = ("order_id", "client_id", "symbol", "side", "amount", "price", "fee", "fee_currency", "liquidity", "ts", "trade_id")
     q = f"SELECT {','.join(cols)} FROM fills" + (" WHERE symbol=?" if symbol else "") + " ORDER BY seq"
     return [fill_from_dict(dict(zip(cols, r))) for r in self.con.execute(q, (symbol,) if symbol else ())]
 
-def _positions_cache(self: Ledger) -> dict[str, Position]:
+@patch
+def _pos_cache(self: Ledger) -> dict[str, Position]:
     if self._pos is None:
         self._pos = {r[0]: Position(r[0], Decimal(r[1]), Decimal(r[2]), Decimal(r[3]), Decimal(r[4]), r[5])
                      for r in self.con.execute("SELECT symbol, amount, avg_price, realized_pnl, fees, n_fills FROM positions ORDER BY symbol")}
     return self._pos
 
-def _positions(self: Ledger) -> dict[str, Position]:
+@patch
+def positions(self: Ledger) -> dict[str, Position]:
     "Positions by symbol (as derived from the fills), copies."
     return {k: replace(v) for k, v in sorted(self._pos_cache().items())}
 
-def _balances(self: Ledger) -> dict[str, Balance]:
+@patch
+def balances(self: Ledger) -> dict[str, Balance]:
     "The latest balances snapshot."
     return {c: Balance(c, Decimal(t), Decimal(h)) for c, t, h in self.con.execute("SELECT currency, total, hold FROM balances ORDER BY currency")}
 
-def _equity_curve(self: Ledger) -> pd.DataFrame:
+@patch
+def equity_curve(self: Ledger) -> pd.DataFrame:
     "Equity, cash and positions value by bar (UTC index `bar_ts`, floats)."
     self._flush_deferred()
     df = pd.read_sql_query("SELECT bar_ts, equity, cash, positions_value FROM equity ORDER BY bar_ts", self.con)
     df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("bar_ts"), utc=True), name="bar_ts")
     return df.astype(float)
 
-Ledger.open_orders, Ledger.orders, Ledger.fills, Ledger.positions, Ledger._pos_cache = _open_orders, _orders, _fills, _positions, _positions_cache
+@patch
 def _flush_deferred(self: Ledger) -> None:
     "Between bars: write the open batch's deferred rows now (uncommitted), so that reads of this connection see them."
     if self._bar is None and not self.readonly and self.con.in_transaction: self._write_deferred()
 
-Ledger.balances, Ledger.equity_curve, Ledger._flush_deferred = _balances, _equity_curve, _flush_deferred
 
 # %% ../nbs/33_ledger.ipynb #4ac777fe
-def _check_consistency(self: Ledger) -> list[str]:
+@patch
+def check_consistency(self: Ledger) -> list[str]:
     "Problems found recomputing positions and order fills from the fills table (empty: consistent)."
     problems, fills = [], self.fills()
     self._pos = None                                   # read what is stored, not the cache
@@ -488,7 +536,6 @@ def _check_consistency(self: Ledger) -> list[str]:
         if o.filled > o.amount: problems.append(f"order {o.client_id}: overfilled")
     return problems
 
-Ledger.check_consistency = _check_consistency
 
 # %% ../nbs/33_ledger.ipynb #c4717444
 _PK = {"meta": "key", "positions": "symbol", "balances": "currency", "equity": "bar_ts"}
@@ -507,4 +554,8 @@ def ledger_digest(ledger: Ledger | str | Path) -> str:
         if led is not ledger: led.close()
     return h.hexdigest()
 
-Ledger.digest = ledger_digest
+@patch
+def digest(self: Ledger) -> str:
+    "SHA-256 of this ledger's rows in a canonical order (`ledger_digest`)."
+    return ledger_digest(self)
+

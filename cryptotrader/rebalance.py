@@ -36,12 +36,14 @@ def rebalance_orders(target: Mapping[str, float], holdings: Mapping[str, Decimal
     "Market orders (sells first) moving `holdings` toward `target` weights at `prices`; plus what was skipped."
     if equity is None: _, equity = current_weights(holdings, cash, prices)   # (the caller may pass what it just computed)
     sells, buys, skipped = [], [], []
+    band, tget, hget = min_trade_fraction * equity, target.get, holdings.get
     for sym in sorted(set(target) | {s for s, a in holdings.items() if a}):
         if sym not in prices: continue
-        px, h0 = float(prices[sym]), holdings.get(sym, 0)
-        wf, hv = max(0.0, float(target.get(sym, 0.0))) * equity / px, float(h0) * px   # as below, in floats
-        if abs(wf - float(h0)) * px < min_trade_fraction * equity - 1e-9 * (2 * equity + wf * px + hv) \
-           and not (wf == 0 and h0 > 0 and hv >= min_trade_fraction * equity): continue   # clearly inside the band: no Decimals
+        px, h0 = float(prices[sym]), hget(sym, 0)
+        fh = float(h0)
+        wf, hv = max(0.0, float(tget(sym, 0.0))) * equity / px, fh * px   # as below, in floats
+        if abs(wf - fh) * px < band - 1e-9 * (2 * equity + wf * px + hv) \
+           and not (wf == 0 and h0 > 0 and hv >= band): continue   # clearly inside the band: no Decimals
         ins = universe[sym]
         have = Decimal(h0)
         want = Decimal(str(max(0.0, float(target.get(sym, 0.0))) * equity / px))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging, math
 from dataclasses import dataclass, field
 from datetime import datetime
+from fastcore.basics import patch
 from enum import Enum
 from pathlib import Path
 from .artifacts import ArtifactStore, atomic_write
@@ -94,7 +95,8 @@ class RiskManager:
         return RiskState.NORMAL, "ok"
 
 # %% ../nbs/24_risk.ipynb #de715d5c
-def _apply(self: RiskManager, target: dict[str, float], current: dict[str, float], vols: dict[str, float],
+@patch
+def apply(self: RiskManager, target: dict[str, float], current: dict[str, float], vols: dict[str, float],
            equity: float, day_start_equity: float, peak_equity: float, breaker_until: str | None = None) -> RiskDecision:
     "Adjust `target` weights given `current` weights, volatilities and the equity path."
     L, denials = self.limits, []
@@ -131,6 +133,7 @@ def _apply(self: RiskManager, target: dict[str, float], current: dict[str, float
 
 SIZING_RULES = frozenset({"vol_target", "max_pair_weight", "max_gross_exposure"})  # routine sizing: logged at DEBUG
 
+@patch
 def _logged(self: RiskManager, d: RiskDecision) -> RiskDecision:
     "Log every denial (DEBUG for routine sizing and for a state that persists), and each change of state at WARNING."
     new_state = d.state is not getattr(self, "_state", RiskState.NORMAL)
@@ -138,13 +141,16 @@ def _logged(self: RiskManager, d: RiskDecision) -> RiskDecision:
         why = next((x.reason for x in d.denials if x.rule in ("kill_switch", "reduce_only")), "limits clear")
         log_event(self.log, f"risk state {d.state.value}", logging.WARNING if d.state is not RiskState.NORMAL else logging.INFO, reason=why)
         self._state = d.state
+    debug = self.log.isEnabledFor(logging.DEBUG)
     for x in d.denials:
         quiet = x.rule in SIZING_RULES or (x.rule in ("reduce_only", "kill_switch") and not new_state)
+        if quiet and not debug: continue                  # the logger would drop it: skip building the record
         log_event(self.log, "risk denial", logging.DEBUG if quiet else logging.WARNING, rule=x.rule, symbol=x.symbol,
                   requested=round(x.requested, 6), allowed=round(x.allowed, 6), reason=x.reason)
     return d
 
-def _allow_new_order(self: RiskManager, open_orders: int) -> tuple[bool, str]:
+@patch
+def allow_new_order(self: RiskManager, open_orders: int) -> tuple[bool, str]:
     "May one more order be opened with `open_orders` already open?"
     if open_orders >= self.limits.max_open_orders:
         reason = f"{open_orders} open orders: max_open_orders {self.limits.max_open_orders} reached"
@@ -152,7 +158,6 @@ def _allow_new_order(self: RiskManager, open_orders: int) -> tuple[bool, str]:
         return False, reason
     return True, "ok"
 
-RiskManager.apply, RiskManager._logged, RiskManager.allow_new_order = _apply, _logged, _allow_new_order
 
 # %% ../nbs/24_risk.ipynb #7a15455c
 def update_breaker(limits: RiskConfig,      # `max_drawdown` and `breaker_cooldown`
