@@ -115,7 +115,8 @@ def _book(self: ModelSignals, model: MetaModel) -> pd.DataFrame:
 
 @patch
 def _pointer_signature(self: ModelSignals):
-    p = pointer_path(self.store, self.env)
+    "(mtime, size) of the approved-model pointer, or None: one `stat` a bar (the path is resolved and checked once; `load_approved` re-checks it on a change)."
+    p = self.__dict__.get("_pointer_file") or self.__dict__.setdefault("_pointer_file", pointer_path(self.store, self.env))
     try: st = p.stat(); return (st.st_mtime_ns, st.st_size)
     except FileNotFoundError: return None
 
@@ -182,8 +183,15 @@ def at(self: ModelSignals, ts):
 # %% ../nbs/47_model_runtime.ipynb #8bee5ef0
 @patch
 def _ready_candidates(self: ModelSignals) -> list[str]:
-    vdir = self.store.resolve("validations")
-    return sorted(p.stem for p in vdir.glob("*.ready") if MODEL_ID_RE.fullmatch(p.stem)) if vdir.is_dir() else []
+    "The candidates with a `.ready` validation; the folder is listed again only when it changed (one `stat` a bar)."
+    vdir = self.__dict__.get("_vdir") or self.__dict__.setdefault("_vdir", self.store.resolve("validations"))
+    try: sig = vdir.stat().st_mtime_ns
+    except FileNotFoundError: sig = None
+    cached = self.__dict__.get("_ready")
+    if cached is not None and cached[0] == sig: return cached[1]
+    ready = sorted(p.stem for p in vdir.glob("*.ready") if MODEL_ID_RE.fullmatch(p.stem)) if sig is not None else []
+    self._ready = (sig, ready)
+    return ready
 
 @patch
 def _shadow(self: ModelSignals, ts) -> None:
