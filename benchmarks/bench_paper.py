@@ -131,41 +131,36 @@ def run_reference(panel):
 
 
 # ---- the engine ----
-def make_engine(panel, signals, home: Path, commit_every: int):
-    from cryptotrader.broker import PaperBroker
-    from cryptotrader.clock import TestClock
+def make_node(panel, signals, home: Path, commit_every: int):
+    "The paper trading node of the production config at 1m (the composition root the service uses), on a ledger in `home`."
     from cryptotrader.config import DataPaths, load_config
-    from cryptotrader.engine import TradingEngine
     from cryptotrader.ledger import Ledger
-    from cryptotrader.risk import RiskManager
-    from cryptotrader.scheduler import Scheduler
+    from cryptotrader.node import TradingNode
     from cryptotrader.universe import load_universe
     cfg = load_config().model_copy(update={"timeframe": "1m"})
     uni = load_universe(cfg, symbols=panel.symbols)
     led = Ledger(home / "ledger.sqlite", DataPaths(home), commit_every=commit_every)
-    broker = PaperBroker(uni, cfg.execution, seed=cfg.execution.seed)
-    return TradingEngine(cfg, uni, broker, led, Scheduler.from_config(cfg, TestClock()), RiskManager(cfg.risk), signals)
+    return TradingNode.build(cfg, uni, led, signals)
 
 
 def run_engine(panel, signals, commit_every: int, profile: bool = False, home: str | None = None):
     "The whole paper loop over `panel`; returns (bar-events, seconds, CPU seconds, fills, digest, profile text)."
-    from cryptotrader.engine import panel_bars
     from cryptotrader.ledger import ledger_digest
+    from cryptotrader.node import ReplayFeed
     with tempfile.TemporaryDirectory() as d:
         if home: d = home; Path(d).mkdir(parents=True, exist_ok=True)
-        eng = make_engine(panel, signals, Path(d), commit_every)
+        node = make_node(panel, signals, Path(d), commit_every)
+        feed = ReplayFeed.of(panel)                      # the bars as the node's feed (built before the clock starts)
+        n = sum(len(b) for _, b in feed.steps)
         prof = cProfile.Profile() if profile else None
-        n = fills = 0
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         if prof: prof.enable()
-        for ts, bars in panel_bars(panel):
-            fills += eng.step(ts, bars).fills; n += len(bars)
-        eng.ledger.commit()
+        fills = sum(s.fills for s in node.run(feed))    # the one loop: engine + paper broker + ledger, committed at the end
         if prof: prof.disable()
         dt, ct = time.perf_counter() - t0, time.process_time() - c0
-        digest = ledger_digest(eng.ledger)
-        eng.ledger.close()
+        digest = ledger_digest(node.ledger)
+        node.ledger.close()
     text = ""
     if prof:
         s = io.StringIO(); pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(10); text = s.getvalue()
