@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .clock import Clock, LiveClock, iso_utc
 from .config import Config, parse_duration
 from .log import get_logger, log_event
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SEVERITIES', 'ALERT_EVENTS', 'alert_urls', 'scheme_of', 'Alerter', 'LocalReceiver', 'ledger_alerts', 'announced']
@@ -64,7 +65,8 @@ class Alerter:
 # %% ../nbs/04_alerts.ipynb #cf699ebb
 _TYPES = {"info": "info", "warning": "warning", "critical": "failure"}
 
-def _send(self: Alerter, event: str, message: str, key: str = "", severity: str | None = None, at: datetime | None = None) -> bool:
+@patch
+def send(self: Alerter, event: str, message: str, key: str = "", severity: str | None = None, at: datetime | None = None) -> bool:
     "Send `event` (a name of `ALERT_EVENTS`) with `message`; False if filtered, de-duplicated, without targets, or undelivered."
     sev = severity or ALERT_EVENTS.get(event, "warning")
     if sev not in SEVERITIES: raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {sev!r}")
@@ -84,8 +86,6 @@ def _send(self: Alerter, event: str, message: str, key: str = "", severity: str 
         self.failed += 1
         log_event(self.log, "alert not delivered", logging.WARNING, alert=event, targets=self._schemes)
     return ok
-
-Alerter.send = _send
 
 # %% ../nbs/04_alerts.ipynb #0d9d2c74
 class LocalReceiver:

@@ -13,6 +13,7 @@ from .ledger import Ledger
 from .log import get_logger, log_event
 from .metrics import ExchangeStats
 from .universe import ExchangeUnavailable
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['OpsWatch', 'dead_man_switch', 'guarded_heartbeat']
@@ -34,14 +35,16 @@ class OpsWatch:
     def __repr__(self): return f"OpsWatch({self.ledger.path.name}, rejected in a row={self.streak}, unreachable={self.unreachable}, {self.stats})"
 
 # %% ../nbs/81_ops.ipynb #113d658d
-def _reject_streak(self: OpsWatch) -> tuple[int, tuple | None]:
+@patch
+def reject_streak(self: OpsWatch) -> tuple[int, tuple | None]:
     "(how many of the newest orders in a row were rejected, the newest rejection's (symbol, reason, kraken_error))."
     rows = self.ledger.con.execute("SELECT status, symbol, reason, kraken_error FROM orders WHERE status != 'new' ORDER BY seq DESC LIMIT ?",
                                    (_REJECT_SCAN,)).fetchall()
     n = next((i for i, r in enumerate(rows) if r[0] != "rejected"), len(rows))
     return n, (rows[0][1:] if n else None)
 
-def _exchange(self: OpsWatch, ts: datetime, error: str | None) -> None:
+@patch
+def exchange(self: OpsWatch, ts: datetime, error: str | None) -> None:
     "After the bar's fetch: `error` is why the exchange did not answer (None: it did)."
     if error and not self.unreachable:
         log_event(self.log, "exchange UNREACHABLE", logging.ERROR, at=iso_utc(ts), error=error)
@@ -53,7 +56,8 @@ def _exchange(self: OpsWatch, ts: datetime, error: str | None) -> None:
         self.unreachable = bool(error); self.ledger.set_state("exchange_unreachable", error or None)
     self.save()
 
-def _after_bar(self: OpsWatch, ts: datetime, broker=None) -> None:
+@patch
+def after_bar(self: OpsWatch, ts: datetime, broker=None) -> None:
     "After the bar's step: the rejection streak, the dead-man's switch's first confirmation, the metrics."
     n, last = self.reject_streak()
     if n >= self.reject_after > self.streak:
@@ -66,12 +70,12 @@ def _after_bar(self: OpsWatch, ts: datetime, broker=None) -> None:
         dead_man_switch(self.ledger, ts, "armed", trigger=trigger, seconds=getattr(broker, "dms_seconds", None))
     self.save()
 
-def _save(self: OpsWatch) -> None:
+@patch
+def save(self: OpsWatch) -> None:
     "Store the exchange metrics in the ledger's state (when they changed)."
     snap = self.stats.snapshot()
     if snap != self.ledger.get_state("exchange"): self.ledger.set_state("exchange", snap)
 
-OpsWatch.reject_streak, OpsWatch.exchange, OpsWatch.after_bar, OpsWatch.save = _reject_streak, _exchange, _after_bar, _save
 
 def dead_man_switch(ledger: Ledger, ts: datetime, state: str, **detail) -> None:
     "Record the dead-man's switch's new state (`armed`, `failed`) as an event and in the ledger's state."
