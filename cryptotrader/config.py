@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_config.ipynb #abebba87
 from __future__ import annotations
-import base64, binascii, difflib, os, re, stat
+import base64, binascii, difflib, functools, os, re, stat
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import timedelta
@@ -17,12 +17,12 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
-           'STRATEGY_NAMES', 'LAYOUT', 'UniverseConfig', 'ScheduleConfig', 'RiskConfig', 'SlippageConfig',
-           'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig', 'LiveConfig', 'AlertsConfig',
-           'duration_timedelta', 'parse_duration', 'checked_duration', 'RegimeParams', 'Allocation', 'SelectorParams',
-           'Config', 'ConfigError', 'format_validation_error', 'parse_config', 'load_config', 'resolve_path',
-           'data_root', 'DataPaths', 'data_paths', 'IsolationError', 'check_tree', 'CredentialsError', 'Credentials',
-           'load_credentials']
+           'STRATEGY_NAMES', 'LAYOUT', 'timeframe_ms', 'timeframe_delta', 'UniverseConfig', 'ScheduleConfig',
+           'RiskConfig', 'SlippageConfig', 'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig',
+           'LiveConfig', 'AlertsConfig', 'duration_timedelta', 'parse_duration', 'checked_duration', 'RegimeParams',
+           'Allocation', 'SelectorParams', 'Config', 'ConfigError', 'format_validation_error', 'parse_config',
+           'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'IsolationError', 'check_tree',
+           'CredentialsError', 'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 _PKG = Path(cryptotrader.__file__).resolve().parent
@@ -38,7 +38,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)   # .inf / .nan refused
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")   # what a config may trade
+_TF = re.compile(r"^(\d+)(m|h|d|w)$")
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+
+def timeframe_ms(timeframe: str) -> int:
+    "The length of a timeframe ('1m', '15m', '1h', '4h', '1d', ...) in milliseconds."
+    m = _TF.match(str(timeframe).strip())
+    if not m or int(m.group(1)) == 0: raise ValueError(f"unknown timeframe {timeframe!r}; expected e.g. 1m, 5m, 15m, 1h, 4h, 1d")
+    if m.group(2) == "w": raise ValueError("weekly bars are not supported (Kraken's weeks are not epoch-aligned); use 1d")
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+@functools.lru_cache(maxsize=64)
+def timeframe_delta(timeframe: str) -> timedelta:
+    "The length of one bar of `timeframe`, the one definition: a `datetime.timedelta` (datetime and pandas arithmetic both take it)."
+    return timedelta(milliseconds=timeframe_ms(timeframe))
 
 class UniverseConfig(_Section):
     "Which Kraken pairs are traded (unified symbols, e.g. BTC/USD) and which one leads the regime."

@@ -12,36 +12,24 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 from .artifacts import ArtifactStore, atomic_write
-from .config import BUNDLED_DATA, TIMEFRAMES, Config, data_paths
+from .config import BUNDLED_DATA, TIMEFRAMES, Config, data_paths, timeframe_delta, timeframe_ms
 from .log import get_logger, log_event
 from .universe import (ASSET_PAIRS_FILE, ExchangeUnavailable, Instrument, Universe, UnknownSymbolError,
                                    instrument_from_asset_pair, kraken_client)
 
 # %% auto #0
 __all__ = ['OHLCV', 'KRAKEN_OHLC_LIMIT', 'GAP_STALE_AFTER', 'SPIKE_FACTOR', 'DataReport', 'FILE_RE', 'EXTENSIONS', 'STORE_AREA',
-           'timeframe_ms', 'timeframe_delta', 'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars',
-           'fill_gaps', 'ValidationReport', 'price_spikes', 'validate_ohlcv', 'instrument', 'parse_data_filename',
-           'file_stem', 'infer_timeframe', 'read_ohlcv_report', 'read_ohlcv_file', 'store_dir', 'find_data_file',
-           'load_ohlcv_report', 'load_ohlcv', 'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars',
-           'dataset_dir', 'dataset_file', 'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport',
-           'fetch_ohlcv_history', 'update_ohlcv_store']
+           'DataNotFound', 'DataValidationError', 'find_gaps', 'stale_bars', 'fill_gaps', 'ValidationReport',
+           'price_spikes', 'validate_ohlcv', 'instrument', 'parse_data_filename', 'file_stem', 'infer_timeframe',
+           'read_ohlcv_report', 'read_ohlcv_file', 'store_dir', 'find_data_file', 'load_ohlcv_report', 'load_ohlcv',
+           'resample_ohlcv', 'PanelReport', 'Panel', 'load_panel', 'compare_bars', 'dataset_dir', 'dataset_file',
+           'write_parquet', 'parquet_metadata', 'store_ohlcv', 'FetchReport', 'fetch_ohlcv_history',
+           'update_ohlcv_store']
 
 # %% ../nbs/12_data.ipynb #07698119
 OHLCV = ["open", "high", "low", "close", "volume"]
-_TF = re.compile(r"^(\d+)(m|h|d|w)$")
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 KRAKEN_OHLC_LIMIT = 720  # Kraken's OHLC endpoint never returns more than the last 720 candles
-
-def timeframe_ms(timeframe: str) -> int:
-    "The length of a timeframe ('1m', '15m', '1h', '4h', '1d', ...) in milliseconds."
-    m = _TF.match(str(timeframe).strip())
-    if not m or int(m.group(1)) == 0: raise ValueError(f"unknown timeframe {timeframe!r}; expected e.g. 1m, 5m, 15m, 1h, 4h, 1d")
-    if m.group(2) == "w": raise ValueError("weekly bars are not supported (Kraken's weeks are not epoch-aligned); use 1d")
-    return int(m.group(1)) * _UNIT_MS[m.group(2)]
-
-def timeframe_delta(timeframe: str) -> pd.Timedelta:
-    "The length of a timeframe as a `Timedelta`."
-    return pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+# `timeframe_ms` and `timeframe_delta` are defined once, in `01_config` (imported here: `data.timeframe_delta` still works)
 
 # %% ../nbs/12_data.ipynb #0fe09d85
 class DataNotFound(FileNotFoundError):

@@ -13,13 +13,14 @@ from typing import ClassVar, Iterable, Iterator, Mapping
 from fastcore.basics import patch
 import pandas as pd
 from .clock import iso_utc, to_utc
+from .config import timeframe_delta   # the one definition (re-exported: `domain.timeframe_delta` still works)
 from .universe import Instrument
 
 # %% auto #0
-__all__ = ['EXACT', 'EVENT_TYPES', 'CLIENT_ID_NAMESPACE', 'TRANSITIONS', 'Side', 'OrderType', 'OrderStatus', 'Liquidity',
-           'timeframe_delta', 'Bar', 'bars_from_ohlcv', 'exact', 'Fill', 'OrderEvent', 'OrderAccepted', 'OrderRejected',
-           'OrderFilled', 'OrderCancelled', 'OrderExpired', 'event_to_dict', 'fill_from_dict', 'event_from_dict',
-           'client_order_id', 'InvalidTransition', 'Order', 'Position', 'Balance', 'equity_of', 'Portfolio']
+__all__ = ['EXACT', 'EVENT_TYPES', 'CLIENT_ID_NAMESPACE', 'TRANSITIONS', 'Side', 'OrderType', 'OrderStatus', 'Liquidity', 'Bar',
+           'bars_from_ohlcv', 'exact', 'Fill', 'OrderEvent', 'OrderAccepted', 'OrderRejected', 'OrderFilled',
+           'OrderCancelled', 'OrderExpired', 'event_to_dict', 'fill_from_dict', 'event_from_dict', 'client_order_id',
+           'InvalidTransition', 'Order', 'Position', 'Balance', 'equity_of', 'Portfolio']
 
 # %% ../nbs/30_domain.ipynb #cc8a8ace
 class Side(str, Enum):
@@ -56,14 +57,6 @@ class Liquidity(str, Enum):
     TAKER = "taker"
 
 # %% ../nbs/30_domain.ipynb #a56b27a4
-_TF = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "30m": timedelta(minutes=30),
-       "1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1)}
-
-def timeframe_delta(timeframe: str) -> timedelta:
-    "The length of one bar of `timeframe` ('1m' … '1d')."
-    try: return _TF[timeframe]
-    except KeyError: raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {', '.join(_TF)}") from None
-
 @dataclass(frozen=True, slots=True, init=False)
 class Bar:
     "One OHLCV candle: `ts` is the bar's OPEN time (UTC); volume in base units."
@@ -80,7 +73,7 @@ class Bar:
         a, b, c, d, e, f, g, h = _BAR_SETTERS
         a(self, symbol); b(self, ts); c(self, open); d(self, high); e(self, low); f(self, close); g(self, volume); h(self, timeframe)
     @property
-    def close_time(self) -> datetime: return self.ts + _TF[self.timeframe]
+    def close_time(self) -> datetime: return self.ts + timeframe_delta(self.timeframe)
 
 _BAR_SETTERS = tuple(Bar.__dict__[f].__set__ for f in ("symbol", "ts", "open", "high", "low", "close", "volume", "timeframe"))
 

@@ -259,7 +259,7 @@ class ExchangeFeed:
         self.watch = FeedWatch.from_state(cfg.live.stale_after_bars, ledger.get_state("market_data"))
         self.notes: list[str] = []
     def batches(self, stop) -> Iterator[BarBatch]:
-        td = timeframe_delta(self.cfg.timeframe).to_pytimedelta()
+        td = timeframe_delta(self.cfg.timeframe)
         close = _ceil(self.clock.now(), td)
         while not stop.is_set():
             self.wait_until(close)
@@ -301,7 +301,7 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     if nightly is None and cfg.nightly.enabled and cfg.nightly.trigger_on_window_open:
         from cryptotrader.nightly import run_nightly
         nightly = lambda: run_nightly(cfg, clock)
-    td = timeframe_delta(cfg.timeframe).to_pytimedelta()
+    td = timeframe_delta(cfg.timeframe)
     night = {"was_paused": bool(engine.ledger.get_state("paused")), "outcome": None}
 
     def after(step: StepResult) -> None:
