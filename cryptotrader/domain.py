@@ -11,7 +11,6 @@ from decimal import Decimal, Context, ROUND_HALF_EVEN, localcontext
 from enum import Enum
 from typing import ClassVar, Iterable, Iterator, Mapping
 from fastcore.basics import patch
-import pandas as pd
 from .clock import iso_utc, to_utc
 from .config import timeframe_delta   # the one definition (re-exported: `domain.timeframe_delta` still works)
 from .universe import Instrument
@@ -78,8 +77,9 @@ class Bar:
 _BAR_SETTERS = tuple(Bar.__dict__[f].__set__ for f in ("symbol", "ts", "open", "high", "low", "close", "volume", "timeframe"))
 
 # %% ../nbs/30_domain.ipynb #ddee2f41
-def bars_from_ohlcv(df: pd.DataFrame, symbol: str, timeframe: str = "1h") -> list[Bar]:
+def bars_from_ohlcv(df, symbol: str, timeframe: str = "1h") -> list[Bar]:
     "`Bar`s from an OHLCV frame (epoch-ms `timestamp` column, or a UTC DatetimeIndex)."
+    import pandas as pd   # here, not at the top: the domain (and `cryptotrader status`) stays free of pandas
     timeframe_delta(timeframe)
     if "timestamp" in df.columns: idx = pd.to_datetime(df["timestamp"].to_numpy(), unit="ms", utc=True)
     else:

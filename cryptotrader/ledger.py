@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 from fastcore.basics import patch
-import pandas as pd
 from .artifacts import ArtifactStore, ledger_file, open_append
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
@@ -500,8 +499,9 @@ def balances(self: Ledger) -> dict[str, Balance]:
     return {c: Balance(c, Decimal(t), Decimal(h)) for c, t, h in self.con.execute("SELECT currency, total, hold FROM balances ORDER BY currency")}
 
 @patch
-def equity_curve(self: Ledger) -> pd.DataFrame:
-    "Equity, cash and positions value by bar (UTC index `bar_ts`, floats)."
+def equity_curve(self: Ledger):
+    "Equity, cash and positions value by bar (a pandas DataFrame: UTC index `bar_ts`, floats)."
+    import pandas as pd   # here, not at the top: opening a ledger (`cryptotrader status`) stays free of pandas
     self._flush_deferred()
     df = pd.read_sql_query("SELECT bar_ts, equity, cash, positions_value FROM equity ORDER BY bar_ts", self.con)
     df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("bar_ts"), utc=True), name="bar_ts")

@@ -25,3 +25,18 @@ def test_every_subcommand_help_is_light():
 def test_the_probe_can_fail():
     "The check sees a heavy import when there is one."
     assert "pandas" in imported_after("import cryptotrader.cli\nimport pandas")
+
+
+def test_status_imports_no_heavy_library(tmp_path):
+    "`cryptotrader status` reads the ledger with SQL: no pandas, even when there is a ledger to read."
+    from cryptotrader.artifacts import ledger_path
+    from cryptotrader.config import PAPER_CONFIG, data_paths, load_config
+    from cryptotrader.ledger import Ledger
+    env = {"CRYPTOTRADER_HOME": str(tmp_path / "home")}
+    cfg = load_config(PAPER_CONFIG)
+    Ledger(ledger_path(cfg, env), data_paths(cfg, env).create()).close()          # an (empty) ledger exists
+    code = (f"import os; os.environ['CRYPTOTRADER_HOME'] = {env['CRYPTOTRADER_HOME']!r}\n"
+            "import cryptotrader.cli as c, contextlib, io\n"
+            "with contextlib.redirect_stdout(io.StringIO()): assert c.main(['status', '--json']) == 0")
+    mods = imported_after(code)
+    assert not mods & set(HEAVY), f"`cryptotrader status` imports {sorted(mods & set(HEAVY))}"
