@@ -294,6 +294,14 @@ def last_price(self: ReplayExchange, pair: str) -> float:
     return float(b.o[n - 1]) if b.t[n - 1] + self.tf > self.now else float(b.c[n - 1])
 
 @patch
+def source_label(self: ReplayExchange, kraken_id: str) -> str:
+    "What a pair's series is, sent as `_source` with its OHLC and Trades (Kraken sends no such key): 'kraken …' only for the bundled Kraken files."
+    f = self.sources[kraken_id]
+    if f.startswith("binance_"): return f"FALLBACK {f}: Binance data, not Kraken"
+    if (self.replay_dir / f).resolve().parent == (BUNDLED_DATA / "ohlcv").resolve(): return f"kraken {f} (bundled, replayed)"
+    return f"REPLAY {f}: not the bundled Kraken data"
+
+@patch
 def _public_Time(self: ReplayExchange, p): return {"unixtime": int(self.now), "rfc1123": datetime.fromtimestamp(self.now, timezone.utc).strftime("%a, %d %b %y %H:%M:%S +0000")}
 @patch
 def _public_Assets(self: ReplayExchange, p):
@@ -324,7 +332,7 @@ def _public_OHLC(self: ReplayExchange, p):
     if last is None:  # nothing committed after `since`: the latest committed bar overall
         k = n - 1 if n and b.t[n - 1] + self.tf <= self.now else n - 2
         last = int(b.t[k]) if k >= 0 else 0
-    return {ins.kraken_id: rows, "last": last}
+    return {ins.kraken_id: rows, "last": last, "_source": self.source_label(ins.kraken_id)}
 
 @patch
 def _public_Ticker(self: ReplayExchange, p):
@@ -379,7 +387,7 @@ def _public_Trades(self: ReplayExchange, p):
         out += [tr for tr in self._bar_trades(ins, i) if int(tr[2]) * 10**9 > since_ns and tr[2] <= self.now]
         i += 1
     out = out[:count]
-    return {ins.kraken_id: out, "last": str(int(out[-1][2]) * 10**9 if out else since_ns)}
+    return {ins.kraken_id: out, "last": str(int(out[-1][2]) * 10**9 if out else since_ns), "_source": self.source_label(ins.kraken_id)}
 
 # %% ../nbs/15_kraken_server.ipynb #15a1e77e
 @patch
