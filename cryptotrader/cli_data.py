@@ -53,6 +53,7 @@ def _data_args(p):
     i.add_argument("--timeframes", nargs="+", default=None, metavar="TF", help="only these timeframes (e.g. 1h 1d); default: all")
     i.add_argument("--all-pairs", action="store_true", help="every pair of the bundled AssetPairs, not only the config's universe")
     i.add_argument("--dry-run", action="store_true", help="read and validate only; write nothing")
+    i.add_argument("--no-seed", action="store_true", help="do not seed a new store dataset from the bundled file of the same pair and timeframe")
     i.add_argument("--json", action="store_true", help="print the per-file reports as a JSON list")
     st = sub.add_parser("status", help="the market-data store: one line per dataset (span, bars, parts, gaps)",
                         description="Report the market-data store of the data root: every dataset with its first and last bar, bars, parts and gaps.")
@@ -139,7 +140,7 @@ def cmd_data_import(args) -> int:
     from cryptotrader.store import MarketStore, import_files
     from cryptotrader.universe import load_universe
     cfg = load_config(args.config)
-    store = MarketStore.from_config(cfg)
+    store = MarketStore.from_config(cfg, **({"seed_dir": None} if args.no_seed else {}))
     if args.timeframes:
         from cryptotrader.data import timeframe_ms
         for t in args.timeframes: timeframe_ms(t)

@@ -328,6 +328,8 @@ def _trades_page(exchange, kraken_id: str, since_ns: int) -> tuple[list, int]:
     res = exchange.publicGetTrades({"pair": kraken_id, "since": str(since_ns)})
     if res.get("error"): raise ExchangeUnavailable(f"Trades {kraken_id}: {res['error']}")
     r = res["result"]
+    label = str(r.get("_source", "kraken"))                          # a test exchange labels what it serves; Kraken labels nothing
+    if not label.startswith("kraken"): raise ExchangeUnavailable(f"Trades {kraken_id}: the exchange serves {label}; not rebuilt into the store")
     return next((v for k, v in r.items() if k != "last"), []), int(r.get("last") or 0)
 
 def rebuild_from_trades(exchange, store: MarketStore, pair, timeframe: str, since=None, until=None, *, pace: float = TRADES_PACE,
