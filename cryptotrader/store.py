@@ -6,6 +6,7 @@
 from __future__ import annotations
 import fcntl, io, json, re, time, zipfile
 from contextlib import contextmanager
+from fastcore.basics import patch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -110,6 +111,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, vol_rtol: float = 1e-9) -> np.ndarra
     va, vb = a["volume"].to_numpy(), b["volume"].to_numpy()
     return ohlc & (np.abs(va - vb) <= vol_rtol * np.maximum(np.abs(vb), 1e-12))
 
+@patch
 def _seed_one(self: MarketStore, pair, timeframe: str) -> str:
     "Seed a new dataset from the bundled file of the same pair and timeframe, if there is one; the file's name or ''."
     if self.seed_dir is None or self.has(pair, timeframe): return ""
@@ -120,9 +122,9 @@ def _seed_one(self: MarketStore, pair, timeframe: str) -> str:
     path = self.path(pair, timeframe); path.mkdir(parents=True, exist_ok=True)
     write_parquet(df, path / "part-000000.parquet", {"pair": instrument(pair).symbol, "timeframe": timeframe, "source": f"bundled {f.name}"})
     return f.name
-MarketStore._seed_one = _seed_one
 
-def _append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source: str = "", seed: bool = True) -> AppendReport:
+@patch
+def append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source: str = "", seed: bool = True) -> AppendReport:
     "Validate `bars` and append those the dataset does not have as one new part (atomic); duplicates and conflicts are reported, never written."
     ins = instrument(pair)
     path = self.path(ins, timeframe)
@@ -147,15 +149,16 @@ def _append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source:
                        find_gaps(after, timeframe), part, seeded)
     log_event(get_logger("store"), "store_append", **{k: v for k, v in out.to_dict().items() if k != "gaps"}, gaps=len(out.gaps))
     return out
-MarketStore.append = _append
+
 
 # %% ../nbs/13_store.ipynb #03119c10
-def _gap_report(self: MarketStore, pair, timeframe: str) -> ValidationReport:
+@patch
+def gap_report(self: MarketStore, pair, timeframe: str) -> ValidationReport:
     "The validation report of a dataset: span, bars, problems and every gap."
     return read_ohlcv_report(self.path(pair, timeframe), timeframe)[1]
-MarketStore.gap_report = _gap_report
 
-def _status(self: MarketStore) -> pd.DataFrame:
+@patch
+def status(self: MarketStore) -> pd.DataFrame:
     "One row per dataset: first and last bar, bars, parts, gaps and missing bars."
     rows = []
     for sym, tf in self.datasets():
@@ -163,9 +166,9 @@ def _status(self: MarketStore) -> pd.DataFrame:
         rows.append({"symbol": sym, "timeframe": tf, "first": _iso(r.first), "last": _iso(r.last), "bars": r.rows_kept,
                      "parts": len(self.parts(sym, tf)), "gaps": len(r.gaps), "missing_bars": r.missing_bars})
     return pd.DataFrame(rows, columns=["symbol", "timeframe", "first", "last", "bars", "parts", "gaps", "missing_bars"])
-MarketStore.status = _status
 
-def _compact(self: MarketStore, pair, timeframe: str) -> int:
+@patch
+def compact(self: MarketStore, pair, timeframe: str) -> int:
     "Merge a dataset's parts into one (the merged part is written before the old ones go: a crash leaves duplicates that reading drops)."
     path = self.path(pair, timeframe)
     with _locked(path.parent / f".{path.name}.lock"):
@@ -177,9 +180,9 @@ def _compact(self: MarketStore, pair, timeframe: str) -> int:
         write_parquet(df, path / f"part-{n:06d}.parquet", {"pair": instrument(pair).symbol, "timeframe": timeframe, "source": "compacted"})
         for p in parts: p.unlink()
     return 1
-MarketStore.compact = _compact
 
-def _seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[str]:
+@patch
+def seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[str]:
     "Seed every dataset the bundled Kraken files have (and the store does not): the names of the files used."
     out = []
     for f in sorted(self.seed_dir.glob("kraken_*.csv.gz")) if self.seed_dir else []:
@@ -192,7 +195,7 @@ def _seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[st
             _migrate(path)
             if self._seed_one(ins, info["timeframe"]): out.append(f.name)
     return out
-MarketStore.seed = _seed
+
 
 # %% ../nbs/13_store.ipynb #f300985f
 KRAKEN_INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 720: "12h", 1440: "1d"}  # minutes -> timeframe

@@ -280,19 +280,6 @@ def test_secret_never_written(tmp_path, home):
             assert n not in text, f"{where} holds a piece of the secret"
 
 
-def test_paper_realtime_cli(home):
-    s = _server(seed=5)
-    s.start()
-    s.run_clock(speed=1800)
-    try:
-        r = run_cli("paper", "--realtime", "--exchange-url", s.base_url, "--pairs", *PAIRS, "--max-bars", "3",
-                    env={"CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}, timeout=90)
-    finally:
-        s.stop()
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert '"bars": 3' in r.stdout and "paper_realtime.sqlite" in r.stdout
-
-
 def test_rate_budget_paces_the_broker_below_krakens_counter(home):
     "With the server counting like Kraken's Starter tier on the same (fake) clock, the budget never lets a call be refused."
     ft = FakeTime()
