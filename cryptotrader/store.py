@@ -22,7 +22,7 @@ from .universe import ExchangeUnavailable, Instrument, Universe, UnknownSymbolEr
 # %% auto #0
 __all__ = ['KRAKEN_INTERVALS', 'OHLCVT_RE', 'OHLCVT_COLUMNS', 'TRADES_PACE', 'AppendReport', 'MarketStore', 'parse_ohlcvt_name',
            'read_ohlcvt', 'ImportItem', 'import_files', 'trades_to_ohlcv', 'TradesReport', 'rebuild_from_trades',
-           'fetch_ohlc_into_store']
+           'fetch_ohlc_into_store', 'missing_ranges']
 
 # %% ../nbs/13_store.ipynb #05a05aa7
 @dataclass(frozen=True)
@@ -345,6 +345,7 @@ def rebuild_from_trades(exchange, store: MarketStore, pair, timeframe: str, sinc
     if u is None: raise ValueError("rebuild_from_trades needs `until` (the first bar not to rebuild, e.g. where the OHLC window starts)")
     u = u.floor(td)
     stored = store.read(ins, timeframe)
+    stored = stored[stored.index < u]                  # bars after `until` (e.g. what a service wrote back) do not move the start
     resumed = None
     if len(stored) and (s is None or stored.index[0] <= s <= stored.index[-1]):
         resumed = stored.index[-1]; s = resumed + td
@@ -398,3 +399,19 @@ def fetch_ohlc_into_store(exchange, store: MarketStore, pair, timeframe: str, si
     df, rep = fetch_ohlcv_history(exchange, ins.symbol, timeframe, s, until, **fetch_kw)
     app = store.append(df, ins, timeframe, source="kraken OHLC")
     return _replace(rep, path=str(store.path(ins, timeframe)), stored_bars=app.stored, resumed_from=stored.index[-1] if len(stored) else None), app
+
+# %% ../nbs/13_store.ipynb #52489d4f
+def missing_ranges(store: MarketStore, pair, timeframe: str, since, until,
+                   min_hole: pd.Timedelta = pd.Timedelta(days=1),   # a shorter hole inside is taken for hours without trades (Kraken has no bar then)
+                   ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    "The [start, end) ranges of bars in [since, until) the dataset lacks: before its first bar, after its last, and holes longer than `min_hole`."
+    td = timeframe_delta(timeframe)
+    s, u = _utc(since).ceil(td), _utc(until).floor(td)
+    if s >= u: return []
+    idx = store.read(pair, timeframe).index
+    idx = idx[(idx >= s) & (idx < u)]
+    if not len(idx): return [(s, u)]
+    out = [(s, idx[0])] if idx[0] > s else []
+    out += [(t, t + n * td) for t, n in find_gaps(pd.DataFrame(index=idx), timeframe) if n * td > min_hole]
+    return out + ([(idx[-1] + td, u)] if idx[-1] + td < u else [])
+

@@ -358,6 +358,24 @@ def test_fetch_trades_rebuilds_history_into_the_store_and_default_reads_it(home)
         else: os.environ["CRYPTOTRADER_HOME"] = old
 
 
+def test_fetch_trades_fills_the_hole_between_old_history_and_what_a_service_wrote_back(home):
+    "Old bars, then the 720 a service wrote back at start: `data fetch --trades --days N` rebuilds exactly the hole between them."
+    from cryptotrader.store import MarketStore
+    from cryptotrader.testing import KrakenTestServer
+    want = _bundled().loc["2022-12-01":"2023-02-28 23:00"]
+    st = MarketStore(home / LIVE, seed_dir=None)
+    st.append(want.loc[:"2023-01-09 23:00"], "BTC/USD", "1h")                          # old history (an archive, the bundled seed)
+    st.append(want.iloc[-719:], "BTC/USD", "1h", source="kraken OHLC (service)")      # what a service wrote back: the OHLC window
+    with KrakenTestServer(pairs=["BTC/USD"], start="2023-03-01T00:00:00Z") as srv:
+        r = run_cli("data", "fetch", "--no-seed", "--trades", "--pairs", "BTC/USD", "--days", "60", "--exchange-url", srv.base_url,
+                    "--pace", "0", "--trades-pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    tr = [x for x in json.loads(r.stdout) if "trades" in x]
+    assert [(x["since"], x["until"]) for x in tr] == [("2023-01-10T00:00:00Z", "2023-01-30T01:00:00Z")]   # the hole, nothing else
+    c = compare_bars(st.read("BTC/USD", "1h"), want)
+    assert (c["ohlc_mismatches"], c["only_in_a"], c["only_in_b"]) == (0, [], []), c
+
+
 def test_fetch_seeds_a_new_dataset_from_the_bundled_file(kraken, home):
     r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
     assert r.returncode == 0, r.stderr
