@@ -396,7 +396,11 @@ def fetch_ohlc_into_store(exchange, store: MarketStore, pair, timeframe: str, si
     stored = store.read(ins, timeframe)
     s = _utc(since)
     if len(stored) and (s is None or s <= stored.index[-1]): s = max(s, stored.index[-1] + td) if s is not None else stored.index[-1] + td
+    exchange.enableLastJsonResponse, exchange.last_json_response = True, None      # to read the series' label (Kraken sends none)
     df, rep = fetch_ohlcv_history(exchange, ins.symbol, timeframe, s, until, **fetch_kw)
+    last = exchange.last_json_response
+    label = str(last["result"].get("_source", "kraken")) if isinstance(last, dict) and isinstance(last.get("result"), dict) else "kraken"
+    if not label.startswith("kraken"): raise ExchangeUnavailable(f"OHLC {ins.symbol}: the exchange serves {label}; not stored")
     app = store.append(df, ins, timeframe, source="kraken OHLC")
     return _replace(rep, path=str(store.path(ins, timeframe)), stored_bars=app.stored, resumed_from=stored.index[-1] if len(stored) else None), app
 
