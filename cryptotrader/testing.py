@@ -165,6 +165,7 @@ class ReplayExchange:
         self._trade_seq = 0
         self._bar_used: dict[tuple[str, int], Decimal] = {}   # volume already given by (pair, bar)
         self.lock = threading.RLock()
+        self.called = threading.Event()              # set by the first request
 
     def _replay_file(self, ins: Instrument) -> Path | None:
         "The pair's bars: `kraken_<ALTNAME>_<tf>.csv.gz`, else the labelled Binance fallback `binance_<BASE>USDT_<tf>.csv.gz`."
@@ -558,6 +559,7 @@ def call(self: ReplayExchange, method: str, params: dict | None = None, private:
     private = method in PRIVATE_METHODS if private is None else private
     if method not in (PRIVATE_METHODS if private else PUBLIC_METHODS): raise KrakenError(E_METHOD, 404)
     with self.lock:
+        self.called.set()                        # a held clock (`run_clock(hold=True)`) starts at the first request
         self.check_dms()
         res = getattr(self, f"_{'private' if private else 'public'}_{method}")(dict(params or {}))
         if method == "AddOrder" and "txid" in res:
@@ -712,12 +714,18 @@ def _control(self: KrakenTestServer, segs: list, q: dict) -> tuple[int, dict]:
 
 # %% ../nbs/15_kraken_server.ipynb #c0750f7b
 @patch
-def run_clock(self: KrakenTestServer, speed: float = 1.0, tick: float = 0.1) -> None:
+def run_clock(self: KrakenTestServer, speed: float = 1.0, tick: float = 0.1,
+              hold: bool = False,   # True: the clock stays at its start until the first request (a rehearsal typed by hand starts where it says)
+              ) -> None:
     "Advance the replay clock in real time × `speed` in a background thread (stopped by `stop()`)."
     if speed <= 0: raise ValueError("speed must be > 0")
     t0, s0 = self.wall_time(), self.exchange.now
     self.exchange.wall_time = self.wall_time     # from now on the dead-man's switch counts wall seconds, as Kraken's does
     def loop():
+        nonlocal t0
+        while hold and not self.exchange.called.wait(tick):
+            if self._stopping.is_set(): return
+        if hold: t0 = self.wall_time()
         while not self._stopping.wait(tick):
             target = s0 + int((self.wall_time() - t0) * speed)
             if target > self.exchange.now: self.exchange.advance_to(target)
