@@ -36,8 +36,8 @@ def _data_args(p):
     f.add_argument("--area", default="live", choices=["live", "training", "validation"], help="dataset area under the datasets root (default: live)")
     f.add_argument("--pace", type=float, default=None, help="seconds between requests (default: ccxt's rateLimit for Kraken, 1 s)")
     f.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (default 10)")
-    f.add_argument("--trades", action="store_true", help="rebuild bars older than the OHLC window from Kraken's public Trades (from --since, else after the stored bars, else --days back)")
-    f.add_argument("--days", type=float, default=400.0, help="with --trades and nothing stored: how far back to start (default 400, the services' warm-up)")
+    f.add_argument("--trades", action="store_true", help="rebuild bars older than the OHLC window from Kraken's public Trades: what the store lacks from --since (default: --days back)")
+    f.add_argument("--days", type=float, default=400.0, help="with --trades and no --since: how far back to fill (default 400, the services' warm-up)")
     f.add_argument("--trades-pace", type=float, default=None, help="seconds between Trades calls (default 1.0: Kraken's public limit is about one call per second)")
     f.add_argument("--max-requests", type=int, default=None, help="with --trades: stop after this many Trades calls per pair (run again to resume)")
     f.add_argument("--no-seed", action="store_true", help="do not seed a new store dataset from the bundled file of the same pair and timeframe")
@@ -53,6 +53,7 @@ def _data_args(p):
     i.add_argument("--timeframes", nargs="+", default=None, metavar="TF", help="only these timeframes (e.g. 1h 1d); default: all")
     i.add_argument("--all-pairs", action="store_true", help="every pair of the bundled AssetPairs, not only the config's universe")
     i.add_argument("--dry-run", action="store_true", help="read and validate only; write nothing")
+    i.add_argument("--no-seed", action="store_true", help="do not seed a new store dataset from the bundled file of the same pair and timeframe")
     i.add_argument("--json", action="store_true", help="print the per-file reports as a JSON list")
     st = sub.add_parser("status", help="the market-data store: one line per dataset (span, bars, parts, gaps)",
                         description="Report the market-data store of the data root: every dataset with its first and last bar, bars, parts and gaps.")
@@ -93,7 +94,7 @@ def cmd_data_validate(args) -> int:
 # %% ../nbs/91_cli_data.ipynb #29a14751
 def cmd_data_fetch(args) -> int:
     from cryptotrader.data import dataset_file, timeframe_delta, timeframe_ms, update_ohlcv_store, _iso, _utc
-    from cryptotrader.store import MarketStore, TRADES_PACE, fetch_ohlc_into_store, rebuild_from_trades
+    from cryptotrader.store import MarketStore, TRADES_PACE, fetch_ohlc_into_store, missing_ranges, rebuild_from_trades
     from cryptotrader.universe import ExchangeUnavailable, kraken_client
     import pandas as pd
     cfg = load_config(args.config)
@@ -116,12 +117,12 @@ def cmd_data_fetch(args) -> int:
                     now = _utc(ex.iso8601(int(ex.publicGetTime()["result"]["unixtime"]) * 1000))
                     window = now.floor(td) - (719 * td)          # the first bar Kraken's OHLC still serves
                     tr_until = min(until, window) if until is not None else window
-                    start = since if since is not None else (None if store.has(sym, tf) else now - pd.Timedelta(days=args.days))
-                    tr = rebuild_from_trades(ex, store, sym, tf, start if start is not None else store.read(sym, tf).index[-1], tr_until,
-                                             pace=TRADES_PACE if args.trades_pace is None else args.trades_pace,
-                                             max_requests=args.max_requests, progress=not args.no_progress and not args.json)
-                    reports.append(tr.to_dict())
-                    if not args.json: print(tr.summary())
+                    start = since if since is not None else now - pd.Timedelta(days=args.days)
+                    for a, b in missing_ranges(store, sym, tf, start, tr_until):     # only what the store lacks (an interrupted run resumes)
+                        tr = rebuild_from_trades(ex, store, sym, tf, a, b, pace=TRADES_PACE if args.trades_pace is None else args.trades_pace,
+                                                 max_requests=args.max_requests, progress=not args.no_progress and not args.json)
+                        reports.append(tr.to_dict())
+                        if not args.json: print(tr.summary())
                 rep = fetch_ohlc_into_store(ex, store, sym, tf, since, until, pace=args.pace)[0]
         except ExchangeUnavailable as e:
             failed += 1
@@ -139,7 +140,7 @@ def cmd_data_import(args) -> int:
     from cryptotrader.store import MarketStore, import_files
     from cryptotrader.universe import load_universe
     cfg = load_config(args.config)
-    store = MarketStore.from_config(cfg)
+    store = MarketStore.from_config(cfg, **({"seed_dir": None} if args.no_seed else {}))
     if args.timeframes:
         from cryptotrader.data import timeframe_ms
         for t in args.timeframes: timeframe_ms(t)

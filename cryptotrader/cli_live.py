@@ -4,22 +4,37 @@
 
 # %% ../nbs/98_cli_live.ipynb #a01f1442
 from __future__ import annotations
-import json, sys
+import json, math, sys, time
 from pathlib import Path
+from typing import Callable
 from .cli import EXIT_FAIL, EXIT_OK, LIVE_CHECKS, PAIRS_HELP, _add_config, command, parse_pairs
 from .config import LIVE_CONFIG, load_config
 
 # %% auto #0
-__all__ = ['cmd_live', 'paper_realtime', 'check_credentials', 'check_key_permissions', 'check_clock_skew', 'check_approved_model',
-           'check_risk_limits', 'check_live_mode', 'live_checks']
+__all__ = ['HISTORY_HELP', 'DURATION_HELP', 'stop_after', 'cmd_live', 'paper_realtime', 'check_credentials',
+           'check_key_permissions', 'check_clock_skew', 'check_approved_model', 'check_risk_limits', 'check_live_mode',
+           'live_checks']
 
 # %% ../nbs/98_cli_live.ipynb #9737e631
+HISTORY_HELP = ("optional override: OHLCV files that warm up the signals (default: the data root's market-data store, topped up "
+                "from the exchange and written back; the bundled files for what it lacks)")
+DURATION_HELP = "stop by itself after this many wall seconds, exit 0 (default: run until stopped)"
+
+def stop_after(args, monotonic: Callable[[], float] = time.monotonic) -> Callable[[], bool] | None:
+    "The `stop` of `--duration SECONDS` (None without it), after checking it and `--max-bars` (ValueError: exit 2)."
+    if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
+    if args.duration is None: return None
+    if not (args.duration > 0 and math.isfinite(args.duration)): raise ValueError(f"--duration {args.duration:g}: must be a positive number of seconds")
+    end = monotonic() + args.duration
+    return lambda: monotonic() >= end
+
 def _live_args(p):
     p.add_argument("--config", type=Path, default=LIVE_CONFIG, help="YAML config (default: the live config)")
     p.add_argument("--exchange-url", default=None, help="a Kraken-compatible base URL (default: the config's live.exchange_url, else Kraken)")
     p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help="to trade: " + PAIRS_HELP)
-    p.add_argument("--max-bars", type=int, default=None, help="stop after N bars (default: run until stopped)")
-    p.add_argument("--history", metavar="DIR", default=None, help="OHLCV files that warm up the signals (default: the bundled data)")
+    p.add_argument("--max-bars", type=int, default=None, help="stop by itself after N bars, exit 0 (default: run until stopped)")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help=DURATION_HELP)
+    p.add_argument("--history", metavar="DIR", default=None, help=HISTORY_HELP)
     p.add_argument("--rules-only", action="store_true",
                    help="trade the rules' book without a model (live otherwise refuses to start without a verified approved model)")
 
@@ -30,13 +45,14 @@ def _print_step(s) -> None:
 @command("live", "trade on Kraken for real: credentials, reconciliation, then the engine bar by bar (dead-man's switch armed)")(_live_args)
 def cmd_live(args) -> int:
     from cryptotrader.kraken_broker import BrokerError, ReconcileError
-    from cryptotrader.realtime import LiveRefused, check_live_config, run_live
+    from cryptotrader.realtime import LiveRefused, WarmupShort, check_live_config, run_live
     cfg = load_config(args.config)
     check_live_config(cfg)
-    if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
+    stop = stop_after(args)
     pairs = parse_pairs(args.pairs, cfg)
-    try: res = run_live(cfg, args.exchange_url, pairs, args.max_bars, history_dir=args.history, on_step=_print_step, rules_only=args.rules_only)
-    except LiveRefused as e:
+    try: res = run_live(cfg, args.exchange_url, pairs, args.max_bars, history_dir=args.history, on_step=_print_step, rules_only=args.rules_only,
+                        stop=stop)
+    except (LiveRefused, WarmupShort) as e:
         print(f"error: {e}", file=sys.stderr); return EXIT_FAIL
     except ReconcileError as e:
         print(e.report.summary()); print("not trading: fix the differences (or the ledger) and start again", file=sys.stderr)
@@ -50,9 +66,12 @@ def cmd_live(args) -> int:
 # %% ../nbs/98_cli_live.ipynb #57d44c55
 def paper_realtime(cfg, args) -> int:
     "Run `paper --realtime` (called by `cryptotrader paper`)."
-    from cryptotrader.realtime import run_paper_realtime
-    if args.max_bars is not None and args.max_bars < 1: raise ValueError("--max-bars must be >= 1")
-    res = run_paper_realtime(cfg, args.exchange_url, parse_pairs(args.pairs, cfg), args.max_bars, fresh=args.fresh, history_dir=args.replay, on_step=_print_step)
+    from cryptotrader.realtime import WarmupShort, run_paper_realtime
+    stop = stop_after(args)
+    try: res = run_paper_realtime(cfg, args.exchange_url, parse_pairs(args.pairs, cfg), args.max_bars, fresh=args.fresh,
+                                  history_dir=args.history or args.replay, on_step=_print_step, stop=stop)
+    except WarmupShort as e:
+        print(f"error: {e}", file=sys.stderr); return EXIT_FAIL
     print("paper realtime run: " + json.dumps(res.summary()))
     print(f"  ledger: {res.ledger}")
     return EXIT_OK

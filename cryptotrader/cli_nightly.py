@@ -41,7 +41,7 @@ def _check_data(cfg, data_dir, as_of, clock) -> None:
     from cryptotrader.nightly import resolve_as_of
     if data_dir is not None and not Path(data_dir).is_dir(): raise ValueError(f"--data-dir {data_dir}: not a folder")
     flag = f"--data-dir {data_dir}" if data_dir is not None else "bundled data"
-    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir)
+    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir, store=cfg)
     except DataNotFound as e: raise ValueError(f"{flag}: {e}") from None
     if as_of is None: return                     # the default as-of is capped at the data's end by run_nightly
     t = resolve_as_of(as_of, clock, cfg)

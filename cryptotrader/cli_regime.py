@@ -53,7 +53,7 @@ def cmd_regime(args) -> int:
     if not folder.is_dir(): raise ValueError(f"--replay {folder}: not a folder")
     bench = instrument(args.benchmark or cfg.universe.benchmark).symbol
     pairs = [bench] + [p for p in parse_pairs(args.pairs, cfg) if p != bench]
-    panel = load_panel(pairs, tf, folder, end=end)   # all history before --start: no warm-up inside the range
+    panel = load_panel(pairs, tf, folder, end=end, store=cfg)   # all history before --start: no warm-up inside the range
     why = dict(panel.report.missing_pairs)
     if bench not in panel.symbols:
         raise ValueError(f"benchmark {bench} has no {tf} data: {why.get(bench, 'not found')}; choose another with --benchmark or universe.benchmark")

@@ -26,6 +26,7 @@ def _testing_args(p):
     k.add_argument("--balance", nargs="+", default=["USD=10000"], metavar="ASSET=AMOUNT", help="starting balances (default USD=10000)")
     k.add_argument("--seed", type=int, default=42, help="seed of the order/trade ids (default 42)")
     k.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds (default: run until Ctrl-C)")
+    k.add_argument("--hold", action="store_true", help="keep the clock at --start until the first request (a rehearsal typed by hand starts there)")
     k.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
 
 def _balances(items: list[str]) -> dict[str, str]:
@@ -57,7 +58,7 @@ def cmd_kraken_server(args, ready: threading.Event | None = None, stop: threadin
     try: url = srv.start()
     except OSError as e: raise ValueError(f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}; in use by another process?)") from None
     try:
-        srv.run_clock(args.speed)
+        srv.run_clock(args.speed, hold=args.hold)
         info = {"base_url": url, "api_key": key, "api_secret": secret, "pairs": [srv.exchange.universe[p].symbol for p in srv.exchange.bars],
                 "timeframe": args.timeframe, "clock": srv.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "speed": args.speed,
                 "fallbacks": {srv.exchange.universe[p].symbol: f for p, f in srv.exchange.sources.items() if not f.startswith("kraken_")}}
@@ -65,7 +66,8 @@ def cmd_kraken_server(args, ready: threading.Event | None = None, stop: threadin
         else:
             print(f"Kraken test server — TEST credentials, valid only here (never real Kraken keys)\n"
                   f"  base URL:   {url}\n  API key:    {key}\n  API secret: {secret}\n"
-                  f"  replaying:  {', '.join(info['pairs'])} ({args.timeframe}), clock at {info['clock']}, speed ×{args.speed:g}\n"
+                  f"  replaying:  {', '.join(info['pairs'])} ({args.timeframe}), clock at {info['clock']}, speed ×{args.speed:g}"
+                  + (" (held until the first request)" if args.hold else "") + "\n"
                   + "".join(f"  FALLBACK:   {p} replays {f} (Binance data, not Kraken)\n" for p, f in info["fallbacks"].items())
                   + f"  control:    POST {url}/_test/step?n=1 · /_test/advance?to=ISO · /_test/fault?name=rate_limit (header API-Key: the key above)\n"
                   f"  use it:     give the live service --exchange-url {url} and the key and secret above\n"

@@ -11,6 +11,7 @@ from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, PAIRS_HELP, _add_config, comman
 from .clock import LiveClock, iso_utc
 from .config import data_paths, load_config
 from .risk import KillSwitch
+from .cli_live import DURATION_HELP, HISTORY_HELP
 
 # %% auto #0
 __all__ = ['cmd_paper', 'service_status', 'approved_model_status', 'cmd_status', 'cmd_kill']
@@ -30,7 +31,9 @@ def _paper_args(p):
     p.add_argument("--no-report", action="store_true", help="skip the HTML/PNG report")
     p.add_argument("--realtime", action="store_true", help="paper trading on live PUBLIC market data, bar by bar in real time (no credentials)")
     p.add_argument("--exchange-url", default=None, help="with --realtime: a Kraken-compatible base URL for market data (default: Kraken)")
-    p.add_argument("--max-bars", type=int, default=None, help="with --realtime: stop after N bars (default: run until stopped)")
+    p.add_argument("--max-bars", type=int, default=None, help="with --realtime: stop by itself after N bars, exit 0 (default: run until stopped)")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="with --realtime: " + DURATION_HELP)
+    p.add_argument("--history", metavar="DIR", default=None, help="with --realtime: " + HISTORY_HELP)
 
 def _fmt_summary(s: dict) -> str:
     pct = lambda x: f"{x * 100:+.2f}%"

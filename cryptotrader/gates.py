@@ -424,10 +424,12 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
 
 
 # %% ../nbs/44_gates.ipynb #0fdbbddc
-def load_validation_panel(man: dict, data_dir: str | Path | None = None) -> Panel:
+def load_validation_panel(man: dict, data_dir: str | Path | None = None,
+                          store="auto",   # the market-data store read first (a `Config`: its data root's, as training read it)
+                          ) -> Panel:
     "The bars of the metadata's `panel_range` for its pairs and timeframe."
     from cryptotrader.data import load_panel
-    return load_panel(man["pairs"], man["timeframe"], data_dir, start=man["panel_range"]["start"], end=man["panel_range"]["end"])
+    return load_panel(man["pairs"], man["timeframe"], data_dir, start=man["panel_range"]["start"], end=man["panel_range"]["end"], store=store)
 
 # %% ../nbs/44_gates.ipynb #528450cb
 def shuffled_twins(store: ArtifactStore, model_id: str, cfg: Config, panel: Panel, n: int = 20, seed: int = 0,

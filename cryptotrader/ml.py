@@ -476,7 +476,7 @@ def _noop(it, **kw): return it
 
 # %% ../nbs/42_ml.ipynb #0d8df084
 def _load(cfg, pairs, timeframe, win, data_dir):
-    panel = load_panel(pairs, timeframe, data_dir, start=win.load_start, end=win.end)
+    panel = load_panel(pairs, timeframe, data_dir, start=win.load_start, end=win.end, store=cfg)   # the config's market-data store first
     if len(panel.symbols) == 0: raise ValueError(f"no data for {', '.join(pairs)} [{timeframe}] between {win.load_start} and {win.end}")
     return panel
 

@@ -58,7 +58,7 @@ def resolve_as_of(value: str | datetime | None, clock: Clock, cfg: Config) -> da
 def _data_end(cfg: Config, data_dir=None) -> datetime | None:
     "Close time of the benchmark's last bar in `data_dir` (None if it has none)."
     from cryptotrader.data import load_ohlcv, timeframe_delta
-    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir)
+    try: df = load_ohlcv(cfg.universe.benchmark, cfg.timeframe, data_dir, store=cfg)   # the store: what a running service has added
     except (FileNotFoundError, ValueError): return None
     return to_utc(df.index[-1] + timeframe_delta(cfg.timeframe)) if len(df) else None
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from .clock import Clock, iso_utc, to_utc
 from .config import Config, CredentialsError, data_paths, load_credentials
-from .data import OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, load_ohlcv, timeframe_delta
+from .data import GAP_STALE_AFTER, OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, find_gaps, load_ohlcv, timeframe_delta
 from .domain import Bar
 from .alerts import Alerter, announced
 from .artifacts import ArtifactStore, IntegrityError, ledger_path
@@ -28,12 +28,13 @@ from .ops import OpsWatch, guarded_heartbeat
 from .ml import load_approved_model
 from .registry import load_approved
 from .risk import KillSwitch, RiskManager, RiskState
+from .store import MarketStore
 from .universe import ExchangeUnavailable, Universe, kraken_client, load_universe
 
 # %% auto #0
-__all__ = ['MarketData', 'ExchangeClock', 'waiter', 'History', 'FeedWatch', 'ServiceRisk', 'RealtimeResult', 'LiveSignals',
-           'ExchangeFeed', 'run_realtime', 'run_paper_realtime', 'check_live_config', 'LiveRefused',
-           'require_live_model', 'run_live']
+__all__ = ['COMPACT_PARTS', 'WARMUP_SLACK', 'MarketData', 'ExchangeClock', 'waiter', 'History', 'store_fetched', 'Warmup',
+           'WarmupShort', 'warmup_history', 'FeedWatch', 'ServiceRisk', 'RealtimeResult', 'LiveSignals', 'ExchangeFeed',
+           'run_realtime', 'run_paper_realtime', 'check_live_config', 'LiveRefused', 'require_live_model', 'run_live']
 
 # %% ../nbs/82_realtime.ipynb #e8a24048
 class MarketData:
@@ -45,6 +46,7 @@ class MarketData:
         self.retry = retry or RetryPolicy()
         self.minutes = int(timeframe_delta(timeframe).total_seconds() // 60)
         self.stats = ExchangeStats()      # count, errors, latency per call (the service keeps it in the ledger)
+        self.labels: dict[str, str] = {}     # symbol -> the `_source` label a test exchange sends with a series (Kraken sends none)
     def _public(self, method: str, params: dict) -> dict:
         for attempt in range(self.retry.max_attempts):
             try:
@@ -60,12 +62,16 @@ class MarketData:
         p = {"pair": ins.kraken_id, "interval": self.minutes}
         if since is not None: p["since"] = int(to_utc(since).timestamp())
         res = self._public("OHLC", p)
-        rows = next((v for k, v in res.items() if k != "last"), [])
+        if "_source" in res: self.labels[symbol] = str(res["_source"])
+        rows = res.get(ins.kraken_id, next((v for k, v in res.items() if k not in ("last", "_source")), []))
         last = int(res.get("last") or 0)
         rows = [r for r in rows if int(r[0]) <= last and (since is None or int(r[0]) > since.timestamp())]
         idx = pd.DatetimeIndex(pd.to_datetime([int(r[0]) for r in rows], unit="s", utc=True), name="timestamp").as_unit("ns")
         vals = np.array([[float(r[i]) for i in (1, 2, 3, 4, 6)] for r in rows], dtype=float).reshape(-1, 5)
         return pd.DataFrame(vals, index=idx, columns=list(OHLCV))
+    def is_kraken(self, symbol: str) -> bool:
+        "Are the bars fetched for `symbol` Kraken's own? (Kraken labels nothing; a test exchange labels a fallback or synthetic series.)"
+        return self.labels.get(symbol, "kraken").startswith("kraken")
     def time(self) -> datetime:
         "The exchange's clock (public Time)."
         return datetime.fromtimestamp(int(self._public("Time", {})["unixtime"]), timezone.utc)
@@ -149,6 +155,86 @@ class History:
         missing = tuple((s, "no bars in the window") for s in self.symbols if s not in frames)
         return Panel(*(mk(c) for c in OHLCV), self.timeframe, PanelReport(self.timeframe, missing, {s: "live" for s in frames}, {}, filled))
 
+# %% ../nbs/82_realtime.ipynb #8decfe31
+COMPACT_PARTS = 48                      # a dataset the service appends to every bar is merged into one part beyond this many parts
+WARMUP_SLACK = pd.Timedelta(days=1)     # a pair's first bar may start this much after the window's start
+
+def store_fetched(store: MarketStore | None, market: MarketData, symbol: str, bars: pd.DataFrame, logger=None) -> int:
+    "Write bars fetched from the exchange back to the store, only Kraken's own (never a labelled fallback or synthetic series); the new bars (0 on a store error: trading goes on)."
+    if store is None or not len(bars) or not market.is_kraken(symbol): return 0
+    try:
+        rep = store.append(bars, symbol, market.timeframe, source="kraken OHLC (service)")
+        if len(store.parts(symbol, market.timeframe)) > COMPACT_PARTS: store.compact(symbol, market.timeframe)
+        return rep.new
+    except (OSError, ValueError) as e:
+        log_event(logger or get_logger("realtime"), "store write failed", logging.WARNING, symbol=symbol, error=f"{type(e).__name__}: {e}")
+        return 0
+
+def _days(t: pd.Timedelta) -> str: return f"{t / pd.Timedelta(days=1):.0f}"
+
+def _short(frame: pd.DataFrame, end: pd.Timestamp, window: pd.Timedelta, timeframe: str) -> str | None:
+    "Why `frame` does not cover the warm-up window ending at `end` (None: it does)."
+    td, lo = timeframe_delta(timeframe), end - window
+    f = frame[frame.index >= lo]
+    if not len(f): return f"no bars in the {_days(window)} days before {iso_utc(end)}"
+    if f.index[0] > lo + WARMUP_SLACK: return f"{_days(end - f.index[0])} of {_days(window)} days"
+    if end - (f.index[-1] + td) > GAP_STALE_AFTER: return f"its bars end at {iso_utc(f.index[-1] + td)}"
+    big = [(t, n) for t, n in find_gaps(f, timeframe) if n * td > GAP_STALE_AFTER]
+    return f"a hole of {_days(big[0][1] * td)} days from {iso_utc(big[0][0])}" if big else None
+
+
+# %% ../nbs/82_realtime.ipynb #dd310809
+@dataclass
+class Warmup:
+    "What the warm-up found, per pair: bars in the window, bars the exchange added, bars written back, and why a pair is short."
+    timeframe: str
+    end: datetime                                   # the warm-up's end: the exchange's time at start
+    window: pd.Timedelta
+    bars: dict = field(default_factory=dict)        # symbol -> bars in the window after the top-up
+    fetched: dict = field(default_factory=dict)     # symbol -> new bars from the exchange
+    stored: dict = field(default_factory=dict)      # symbol -> new bars written back to the store
+    short: dict = field(default_factory=dict)       # symbol -> why its warm-up is short (left out of the run)
+    def fill_command(self, symbols: Iterable[str]) -> str:
+        "The command that fills the store for `symbols`."
+        return f"cryptotrader data fetch --trades --days {_days(self.window)} --pairs {' '.join(symbols)}"
+    def note(self) -> str | None:
+        "The one line about the pairs left out (None if none)."
+        if not self.short: return None
+        return (f"not traded (warm-up short at {self.timeframe}): " + "; ".join(f"{s}: {w}" for s, w in self.short.items())
+                + f"; fill with `{self.fill_command(self.short)}`")
+
+class WarmupShort(RuntimeError):
+    "The warm-up is short for the benchmark, or for every pair: the service refuses to start."
+
+def warmup_history(cfg: Config, market: MarketData, now: datetime,
+                   store: MarketStore | None = None,          # the data root's store: read first, and written back to
+                   history_dir: str | Path | None = None,     # `--history DIR`: read this folder instead of the store and the bundled files
+                   symbols: Iterable[str] | None = None, window: pd.Timedelta = WARMUP, logger=None) -> tuple[History, Warmup]:
+    "The services' warm-up: stored bars over the window, topped up from the exchange and written back; short pairs left out (said once); `WarmupShort` if the benchmark or every pair is short."
+    log = logger or get_logger("realtime")
+    symbols = list(symbols or cfg.universe.pairs)
+    end = pd.Timestamp(to_utc(now))
+    h = History.from_store(symbols, cfg.timeframe, history_dir, end, window, store=store.root if store is not None else None)
+    w = Warmup(cfg.timeframe, end.to_pydatetime(), pd.Timedelta(window))
+    for s in symbols:
+        try: bars = market.closed_bars(s, since=h.last_ts(s))
+        except ExchangeUnavailable as e:
+            bars = pd.DataFrame(columns=list(OHLCV), dtype=float); log_event(log, "warm-up top-up failed", logging.WARNING, symbol=s, error=str(e))
+        w.fetched[s], w.stored[s] = h.extend(s, bars), store_fetched(store, market, s, bars, log)
+        w.bars[s] = len(h.frames[s])
+        if why := _short(h.frames[s], end, w.window, cfg.timeframe): w.short[s] = why
+    bench = cfg.universe.benchmark
+    refuse = [bench] if bench in w.short else (list(w.short) if len(w.short) == len(symbols) else [])
+    if refuse:
+        who = f"{bench} (the benchmark): {w.short[bench]}" if refuse == [bench] else "every pair: " + "; ".join(f"{s}: {x}" for s, x in w.short.items())
+        raise WarmupShort(f"warm-up short at {cfg.timeframe} before {iso_utc(end)} for {who}; fill the store with "
+                          f"`{w.fill_command(refuse)}` (or `cryptotrader data import` of Kraken's OHLCVT archive), then start again")
+    for s in w.short: h.symbols.remove(s); del h.frames[s]
+    log_event(log, w.note() or "warm-up complete", logging.WARNING if w.short else logging.INFO, pairs=len(h.symbols),
+              fetched=sum(w.fetched.values()), stored=sum(w.stored.values()))
+    return h, w
+
+
 # %% ../nbs/82_realtime.ipynb #fa5703a1
 @dataclass
 class FeedWatch:
@@ -210,13 +296,15 @@ class RealtimeResult:
     reconcile: ReconcileReport | None = None
     ledger: Path | None = None
     notes: list[str] = field(default_factory=list)
+    warmup: Warmup | None = None         # what the warm-up found (the pairs left out)
     @property
     def bars(self) -> int: return len(self.steps)
     def summary(self) -> dict:
         s = self.steps
         return {"bars": len(s), "first": iso_utc(s[0].ts) if s else None, "last": iso_utc(s[-1].ts) if s else None,
                 "orders": sum(x.orders for x in s), "fills": sum(x.fills for x in s),
-                "equity": round(s[-1].equity, 2) if s else None, "paused": sum(x.paused for x in s)}
+                "equity": round(s[-1].equity, 2) if s else None, "paused": sum(x.paused for x in s),
+                "not_traded": dict(self.warmup.short) if self.warmup else {}}
 
 def _ceil(t: datetime, td: timedelta) -> datetime:
     s, step = t.timestamp(), td.total_seconds()
@@ -252,9 +340,10 @@ class ExchangeFeed:
     live = True       # the node commits every bar
     def __init__(self, cfg: Config, market: MarketData, history: History, clock: Clock, wait_until: Callable[[datetime], None],
                  ledger: Ledger, risk: ServiceRisk, max_bars: int | None = None, publish_retries: int = 4, logger=None,
-                 ops: OpsWatch | None = None):   # exchange reachability → ledger events (alerts)
+                 ops: OpsWatch | None = None,    # exchange reachability → ledger events (alerts)
+                 store: MarketStore | None = None):   # where fetched Kraken bars are written back (None: nowhere)
         self.cfg, self.market, self.history, self.clock, self.wait_until = cfg, market, history, clock, wait_until
-        self.ledger, self.risk, self.total, self.publish_retries, self.ops = ledger, risk, max_bars, publish_retries, ops
+        self.ledger, self.risk, self.total, self.publish_retries, self.ops, self.store = ledger, risk, max_bars, publish_retries, ops, store
         self.log = logger or get_logger("realtime")
         self.watch = FeedWatch.from_state(cfg.live.stale_after_bars, ledger.get_state("market_data"))
         self.notes: list[str] = []
@@ -266,7 +355,7 @@ class ExchangeFeed:
             if stop.is_set(): return
             bar_ts = close - td
             for attempt in range(self.publish_retries + 1):          # the exchange may publish the closed bar a little late
-                got, err = _fetch(self.history, self.market, bar_ts)
+                got, err = _fetch(self.history, self.market, bar_ts, self.store)
                 if got or attempt == self.publish_retries: break
                 self.wait_until(close + (attempt + 1) * td / 120)
             if err: log_event(self.log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
@@ -287,7 +376,8 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
                  nightly: Callable[[], object] | None = None, environ: dict | None = None,
                  use_model: bool = True,          # False: the rules' book whatever is approved (`live --rules-only`)
                  require_model: bool = False,     # live: no model in use (refused, missing) halts new entries
-                 stop: threading.Event | None = None,   # set (SIGTERM, Ctrl-C, a test): the bar in progress finishes, then the run ends
+                 stop: threading.Event | None = None,   # set (SIGTERM, Ctrl-C, `--duration`): the bar in progress finishes, then the run ends
+                 store: MarketStore | None = None,        # where fetched Kraken bars are written back (None: nowhere)
                  ) -> RealtimeResult:
     "At each bar close: the `ExchangeFeed`'s closed bars and trailing window through `node` (signals, engine, ledger); until `max_bars` or `stop`."
     log = logger or get_logger("realtime")
@@ -296,7 +386,7 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     signals = engine.signals = LiveSignals(cfg, ArtifactStore.from_config(cfg, "artifacts", environ), engine.ledger, use_model, require_model)
     risk = engine.risk = ServiceRisk.of(engine.risk)
     ops = OpsWatch(engine.ledger, market, engine.broker)   # rejections in a row, exchange unreachable, dead-man's switch, exchange metrics
-    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, risk, max_bars, publish_retries, log, ops)
+    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, risk, max_bars, publish_retries, log, ops, store)
     risk.guards.update(model=lambda: signals.halt_reason, market_data=feed.watch.halt_reason)
     if nightly is None and cfg.nightly.enabled and cfg.nightly.trigger_on_window_open:
         from cryptotrader.nightly import run_nightly
@@ -323,12 +413,13 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     finally: res.notes[:0] = feed.notes
     return res
 
-def _fetch(history: History, market: MarketData, bar_ts: datetime) -> tuple[bool, str | None]:
-    "Fetch every pair's new closed bars into `history`: (has the exchange published bar `bar_ts` for some pair, the error if it did not answer)."
+def _fetch(history: History, market: MarketData, bar_ts: datetime, store: MarketStore | None = None) -> tuple[bool, str | None]:
+    "Fetch every pair's new closed bars into `history` (and Kraken's into `store`): (has the exchange published bar `bar_ts` for some pair, the error if it did not answer)."
     err = None
     for s in history.symbols:
-        try: history.extend(s, market.closed_bars(s, since=history.last_ts(s)))
+        try: bars = market.closed_bars(s, since=history.last_ts(s))
         except ExchangeUnavailable as e: err = str(e); break
+        history.extend(s, bars); store_fetched(store, market, s, bars)
     return any((t := history.last_ts(s)) is not None and t >= bar_ts for s in history.symbols), err
 
 def _watch_feed(feed: FeedWatch, got: bool, bar_ts: datetime, ledger: Ledger, log) -> None:
@@ -366,6 +457,11 @@ def _node(cfg: Config, uni: Universe, ledger: Ledger, clock: Clock, environ, **b
     return TradingNode.build(cfg, uni, ledger, clock=clock, risk=ServiceRisk(cfg.risk, KillSwitch.from_config(cfg, environ)),
                              alerts=Alerter.from_config(cfg, environ, clock), **broker_options)
 
+class _Halt(threading.Event):
+    "The run's stop: set by SIGTERM/Ctrl-C (the node), or true once `until()` is (`--duration`)."
+    def __init__(self, until: Callable[[], bool] | None = None): super().__init__(); self.until = until
+    def is_set(self) -> bool: return super().is_set() or (self.until is not None and bool(self.until()))
+
 def _setup(cfg, pairs, exchange_url, history_dir, clock, market):
     uni = load_universe(cfg, symbols=list(pairs or cfg.universe.pairs))
     market = market or MarketData(uni, cfg.timeframe, exchange_url)
@@ -374,20 +470,24 @@ def _setup(cfg, pairs, exchange_url, history_dir, clock, market):
 
 def run_paper_realtime(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars: int | None = None,
                        environ: dict | None = None, clock: Clock | None = None, wait_until=None, market: MarketData | None = None,
-                       history_dir: str | Path | None = None, fresh: bool = False, on_step=None, nightly=None) -> RealtimeResult:
+                       history_dir: str | Path | None = None, fresh: bool = False, on_step=None, nightly=None,
+                       stop: Callable[[], bool] | None = None) -> RealtimeResult:   # true: stop before the next bar (`--duration`)
     "Paper trading on live public market data: the paper simulator fills, bar by bar in real time."
     if cfg.mode != "paper": raise ValueError(f"paper --realtime needs a paper config; {cfg.env} is mode {cfg.mode!r}")
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
+    store = MarketStore.from_config(cfg, environ)
+    history, warm = warmup_history(cfg, market, clock.now(), store, history_dir, uni.symbols)   # WarmupShort before anything is opened
     paths = data_paths(cfg, environ).create()
-    stop = threading.Event()
+    halt = _Halt(stop)
     led = Ledger(ledger_path(cfg, environ, realtime=True), paths, fresh=fresh)      # --fresh discards the ledger under its lock: never a running service's
     try:
         with announced(Alerter.from_config(cfg, environ, clock), f"paper --realtime {cfg.env}"):
             node = _node(cfg, uni, led, clock, environ)
-            history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
             node.start(_restore_bars(history, led.last_bar()))
-            return run_realtime(cfg, node, market, history, clock, wait_until or waiter(clock, stop=stop), max_bars, on_step=on_step,
-                                nightly=nightly, environ=environ, stop=stop)
+            res = run_realtime(cfg, node, market, history, clock, wait_until or waiter(clock, stop=halt), max_bars, on_step=on_step,
+                               nightly=nightly, environ=environ, stop=halt, store=store)
+            res.warmup = warm
+            return res
     finally: led.close()
 
 def _restore_bars(history: History, last) -> list[Bar]:
@@ -428,6 +528,7 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
              history_dir: str | Path | None = None, tolerance: float = 1e-6, trades_lookback_days: float = 7.0, on_step=None,
              nightly=None,
              rules_only: bool = False,   # the operator's explicit choice: trade the rules' book, no model
+             stop: Callable[[], bool] | None = None,   # true: stop before the next bar (`--duration`)
              **broker_options) -> RealtimeResult:
     "Live trading on Kraken: credentials, a verified approved model (or `rules_only`), reconcile (halt on mismatch), then the engine bar by bar; disarm on a clean stop."
     check_live_config(cfg)
@@ -438,20 +539,21 @@ def run_live(cfg: Config, exchange_url: str | None = None, pairs=None, max_bars:
     else: log_event(log, "approved model verified for live", env=cfg.env, model_id=require_live_model(cfg, environ))
     exchange_url = exchange_url or cfg.live.exchange_url
     uni, market, clock = _setup(cfg, pairs, exchange_url, history_dir, clock, market)
+    store = MarketStore.from_config(cfg, environ)
+    history, warm = warmup_history(cfg, market, clock.now(), store, history_dir, uni.symbols)   # WarmupShort before any private call
     paths = data_paths(cfg, environ).create()
     led = Ledger(ledger_path(cfg, environ), paths)   # checked by the store: no symlink or hard link out
-    node, stop = None, threading.Event()
+    node, halt = None, _Halt(stop)
     try:
         with announced(Alerter.from_config(cfg, environ, clock), f"live {cfg.env}", {ReconcileError: "reconciliation_refused", ExchangeUnavailable: "exchange_unreachable"}):
             node = _node(cfg, uni, led, clock, environ, credentials=creds, exchange_url=exchange_url, **broker_options)
-            history = History.from_store(uni.symbols, cfg.timeframe, history_dir, clock.now(), store=data_paths(cfg, environ))   # the data root's store, no --history needed
             node.start(_restore_bars(history, led.last_bar()), reconcile=lambda: _reconciled(node.broker, led, tolerance, trades_lookback_days))
             if rules_only: led.log_event("rules_only", ts=clock.now(), reason="started with --rules-only: the approved model is not used")
             dms = cfg.live.dead_man_switch_seconds
-            wait = wait_until or waiter(clock, heartbeat=guarded_heartbeat(node.broker.heartbeat, led, clock), max_sleep=min(10.0, dms / 4) if dms else 10.0, stop=stop)
+            wait = wait_until or waiter(clock, heartbeat=guarded_heartbeat(node.broker.heartbeat, led, clock), max_sleep=min(10.0, dms / 4) if dms else 10.0, stop=halt)
             res = run_realtime(cfg, node, market, history, clock, wait, max_bars, on_step=on_step, nightly=nightly, environ=environ,
-                               use_model=not rules_only, require_model=True, stop=stop)
-            res.reconcile = node.reconciled
+                               use_model=not rules_only, require_model=True, stop=halt, store=store)
+            res.reconcile, res.warmup = node.reconciled, warm
             return res
     finally:
         if node is not None: node.broker.close()

@@ -100,10 +100,10 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
     log = get_logger("service")
     paths = data_paths(cfg, environ).create()
     lp = ledger_path(cfg, environ)
-    uni, history, panel, notes = replay_inputs(cfg, spec)
+    uni, history, panel, _ = replay_inputs(cfg, spec)      # the pairs without data are said once, in the summary (`missing_pairs`)
     led = Ledger(lp, paths, commit_every=commit_every, fresh=fresh)   # --fresh discards the ledger under its lock: never a running service's
     signals = service_signals(cfg, history, ArtifactStore.for_area(paths), ledger=led)   # events, shadow lines, model state: in the bar's transaction
-    notes += list(signals.notes)
+    notes = list(signals.notes)
     try:
         stored = led.get_state("run")
         if stored is not None and stored != spec.to_dict():

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import fcntl, io, json, re, time, zipfile
 from contextlib import contextmanager
+from fastcore.basics import patch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from .universe import ExchangeUnavailable, Instrument, Universe, UnknownSymbolEr
 # %% auto #0
 __all__ = ['KRAKEN_INTERVALS', 'OHLCVT_RE', 'OHLCVT_COLUMNS', 'TRADES_PACE', 'AppendReport', 'MarketStore', 'parse_ohlcvt_name',
            'read_ohlcvt', 'ImportItem', 'import_files', 'trades_to_ohlcv', 'TradesReport', 'rebuild_from_trades',
-           'fetch_ohlc_into_store']
+           'fetch_ohlc_into_store', 'missing_ranges']
 
 # %% ../nbs/13_store.ipynb #05a05aa7
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, vol_rtol: float = 1e-9) -> np.ndarra
     va, vb = a["volume"].to_numpy(), b["volume"].to_numpy()
     return ohlc & (np.abs(va - vb) <= vol_rtol * np.maximum(np.abs(vb), 1e-12))
 
+@patch
 def _seed_one(self: MarketStore, pair, timeframe: str) -> str:
     "Seed a new dataset from the bundled file of the same pair and timeframe, if there is one; the file's name or ''."
     if self.seed_dir is None or self.has(pair, timeframe): return ""
@@ -120,9 +122,9 @@ def _seed_one(self: MarketStore, pair, timeframe: str) -> str:
     path = self.path(pair, timeframe); path.mkdir(parents=True, exist_ok=True)
     write_parquet(df, path / "part-000000.parquet", {"pair": instrument(pair).symbol, "timeframe": timeframe, "source": f"bundled {f.name}"})
     return f.name
-MarketStore._seed_one = _seed_one
 
-def _append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source: str = "", seed: bool = True) -> AppendReport:
+@patch
+def append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source: str = "", seed: bool = True) -> AppendReport:
     "Validate `bars` and append those the dataset does not have as one new part (atomic); duplicates and conflicts are reported, never written."
     ins = instrument(pair)
     path = self.path(ins, timeframe)
@@ -147,15 +149,16 @@ def _append(self: MarketStore, bars: pd.DataFrame, pair, timeframe: str, source:
                        find_gaps(after, timeframe), part, seeded)
     log_event(get_logger("store"), "store_append", **{k: v for k, v in out.to_dict().items() if k != "gaps"}, gaps=len(out.gaps))
     return out
-MarketStore.append = _append
+
 
 # %% ../nbs/13_store.ipynb #03119c10
-def _gap_report(self: MarketStore, pair, timeframe: str) -> ValidationReport:
+@patch
+def gap_report(self: MarketStore, pair, timeframe: str) -> ValidationReport:
     "The validation report of a dataset: span, bars, problems and every gap."
     return read_ohlcv_report(self.path(pair, timeframe), timeframe)[1]
-MarketStore.gap_report = _gap_report
 
-def _status(self: MarketStore) -> pd.DataFrame:
+@patch
+def status(self: MarketStore) -> pd.DataFrame:
     "One row per dataset: first and last bar, bars, parts, gaps and missing bars."
     rows = []
     for sym, tf in self.datasets():
@@ -163,9 +166,9 @@ def _status(self: MarketStore) -> pd.DataFrame:
         rows.append({"symbol": sym, "timeframe": tf, "first": _iso(r.first), "last": _iso(r.last), "bars": r.rows_kept,
                      "parts": len(self.parts(sym, tf)), "gaps": len(r.gaps), "missing_bars": r.missing_bars})
     return pd.DataFrame(rows, columns=["symbol", "timeframe", "first", "last", "bars", "parts", "gaps", "missing_bars"])
-MarketStore.status = _status
 
-def _compact(self: MarketStore, pair, timeframe: str) -> int:
+@patch
+def compact(self: MarketStore, pair, timeframe: str) -> int:
     "Merge a dataset's parts into one (the merged part is written before the old ones go: a crash leaves duplicates that reading drops)."
     path = self.path(pair, timeframe)
     with _locked(path.parent / f".{path.name}.lock"):
@@ -177,9 +180,9 @@ def _compact(self: MarketStore, pair, timeframe: str) -> int:
         write_parquet(df, path / f"part-{n:06d}.parquet", {"pair": instrument(pair).symbol, "timeframe": timeframe, "source": "compacted"})
         for p in parts: p.unlink()
     return 1
-MarketStore.compact = _compact
 
-def _seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[str]:
+@patch
+def seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[str]:
     "Seed every dataset the bundled Kraken files have (and the store does not): the names of the files used."
     out = []
     for f in sorted(self.seed_dir.glob("kraken_*.csv.gz")) if self.seed_dir else []:
@@ -192,7 +195,7 @@ def _seed(self: MarketStore, timeframes: Sequence[str] | None = None) -> list[st
             _migrate(path)
             if self._seed_one(ins, info["timeframe"]): out.append(f.name)
     return out
-MarketStore.seed = _seed
+
 
 # %% ../nbs/13_store.ipynb #f300985f
 KRAKEN_INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 720: "12h", 1440: "1d"}  # minutes -> timeframe
@@ -328,6 +331,8 @@ def _trades_page(exchange, kraken_id: str, since_ns: int) -> tuple[list, int]:
     res = exchange.publicGetTrades({"pair": kraken_id, "since": str(since_ns)})
     if res.get("error"): raise ExchangeUnavailable(f"Trades {kraken_id}: {res['error']}")
     r = res["result"]
+    label = str(r.get("_source", "kraken"))                          # a test exchange labels what it serves; Kraken labels nothing
+    if not label.startswith("kraken"): raise ExchangeUnavailable(f"Trades {kraken_id}: the exchange serves {label}; not rebuilt into the store")
     return next((v for k, v in r.items() if k != "last"), []), int(r.get("last") or 0)
 
 def rebuild_from_trades(exchange, store: MarketStore, pair, timeframe: str, since=None, until=None, *, pace: float = TRADES_PACE,
@@ -340,6 +345,7 @@ def rebuild_from_trades(exchange, store: MarketStore, pair, timeframe: str, sinc
     if u is None: raise ValueError("rebuild_from_trades needs `until` (the first bar not to rebuild, e.g. where the OHLC window starts)")
     u = u.floor(td)
     stored = store.read(ins, timeframe)
+    stored = stored[stored.index < u]                  # bars after `until` (e.g. what a service wrote back) do not move the start
     resumed = None
     if len(stored) and (s is None or stored.index[0] <= s <= stored.index[-1]):
         resumed = stored.index[-1]; s = resumed + td
@@ -390,6 +396,26 @@ def fetch_ohlc_into_store(exchange, store: MarketStore, pair, timeframe: str, si
     stored = store.read(ins, timeframe)
     s = _utc(since)
     if len(stored) and (s is None or s <= stored.index[-1]): s = max(s, stored.index[-1] + td) if s is not None else stored.index[-1] + td
+    exchange.enableLastJsonResponse, exchange.last_json_response = True, None      # to read the series' label (Kraken sends none)
     df, rep = fetch_ohlcv_history(exchange, ins.symbol, timeframe, s, until, **fetch_kw)
+    last = exchange.last_json_response
+    label = str(last["result"].get("_source", "kraken")) if isinstance(last, dict) and isinstance(last.get("result"), dict) else "kraken"
+    if not label.startswith("kraken"): raise ExchangeUnavailable(f"OHLC {ins.symbol}: the exchange serves {label}; not stored")
     app = store.append(df, ins, timeframe, source="kraken OHLC")
     return _replace(rep, path=str(store.path(ins, timeframe)), stored_bars=app.stored, resumed_from=stored.index[-1] if len(stored) else None), app
+
+# %% ../nbs/13_store.ipynb #52489d4f
+def missing_ranges(store: MarketStore, pair, timeframe: str, since, until,
+                   min_hole: pd.Timedelta = pd.Timedelta(days=1),   # a shorter hole inside is taken for hours without trades (Kraken has no bar then)
+                   ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    "The [start, end) ranges of bars in [since, until) the dataset lacks: before its first bar, after its last, and holes longer than `min_hole`."
+    td = timeframe_delta(timeframe)
+    s, u = _utc(since).ceil(td), _utc(until).floor(td)
+    if s >= u: return []
+    idx = store.read(pair, timeframe).index
+    idx = idx[(idx >= s) & (idx < u)]
+    if not len(idx): return [(s, u)]
+    out = [(s, idx[0])] if idx[0] > s else []
+    out += [(t, t + n * td) for t, n in find_gaps(pd.DataFrame(index=idx), timeframe) if n * td > min_hole]
+    return out + ([(idx[-1] + td, u)] if idx[-1] + td < u else [])
+

@@ -165,6 +165,7 @@ class ReplayExchange:
         self._trade_seq = 0
         self._bar_used: dict[tuple[str, int], Decimal] = {}   # volume already given by (pair, bar)
         self.lock = threading.RLock()
+        self.called = threading.Event()              # set by the first request
 
     def _replay_file(self, ins: Instrument) -> Path | None:
         "The pair's bars: `kraken_<ALTNAME>_<tf>.csv.gz`, else the labelled Binance fallback `binance_<BASE>USDT_<tf>.csv.gz`."
@@ -294,6 +295,14 @@ def last_price(self: ReplayExchange, pair: str) -> float:
     return float(b.o[n - 1]) if b.t[n - 1] + self.tf > self.now else float(b.c[n - 1])
 
 @patch
+def source_label(self: ReplayExchange, kraken_id: str) -> str:
+    "What a pair's series is, sent as `_source` with its OHLC and Trades (Kraken sends no such key): 'kraken …' only for the bundled Kraken files."
+    f = self.sources[kraken_id]
+    if f.startswith("binance_"): return f"FALLBACK {f}: Binance data, not Kraken"
+    if (self.replay_dir / f).resolve().parent == (BUNDLED_DATA / "ohlcv").resolve(): return f"kraken {f} (bundled, replayed)"
+    return f"REPLAY {f}: not the bundled Kraken data"
+
+@patch
 def _public_Time(self: ReplayExchange, p): return {"unixtime": int(self.now), "rfc1123": datetime.fromtimestamp(self.now, timezone.utc).strftime("%a, %d %b %y %H:%M:%S +0000")}
 @patch
 def _public_Assets(self: ReplayExchange, p):
@@ -324,7 +333,7 @@ def _public_OHLC(self: ReplayExchange, p):
     if last is None:  # nothing committed after `since`: the latest committed bar overall
         k = n - 1 if n and b.t[n - 1] + self.tf <= self.now else n - 2
         last = int(b.t[k]) if k >= 0 else 0
-    return {ins.kraken_id: rows, "last": last}
+    return {ins.kraken_id: rows, "last": last, "_source": self.source_label(ins.kraken_id)}
 
 @patch
 def _public_Ticker(self: ReplayExchange, p):
@@ -379,7 +388,7 @@ def _public_Trades(self: ReplayExchange, p):
         out += [tr for tr in self._bar_trades(ins, i) if int(tr[2]) * 10**9 > since_ns and tr[2] <= self.now]
         i += 1
     out = out[:count]
-    return {ins.kraken_id: out, "last": str(int(out[-1][2]) * 10**9 if out else since_ns)}
+    return {ins.kraken_id: out, "last": str(int(out[-1][2]) * 10**9 if out else since_ns), "_source": self.source_label(ins.kraken_id)}
 
 # %% ../nbs/15_kraken_server.ipynb #15a1e77e
 @patch
@@ -550,6 +559,7 @@ def call(self: ReplayExchange, method: str, params: dict | None = None, private:
     private = method in PRIVATE_METHODS if private is None else private
     if method not in (PRIVATE_METHODS if private else PUBLIC_METHODS): raise KrakenError(E_METHOD, 404)
     with self.lock:
+        self.called.set()                        # a held clock (`run_clock(hold=True)`) starts at the first request
         self.check_dms()
         res = getattr(self, f"_{'private' if private else 'public'}_{method}")(dict(params or {}))
         if method == "AddOrder" and "txid" in res:
@@ -704,12 +714,18 @@ def _control(self: KrakenTestServer, segs: list, q: dict) -> tuple[int, dict]:
 
 # %% ../nbs/15_kraken_server.ipynb #c0750f7b
 @patch
-def run_clock(self: KrakenTestServer, speed: float = 1.0, tick: float = 0.1) -> None:
+def run_clock(self: KrakenTestServer, speed: float = 1.0, tick: float = 0.1,
+              hold: bool = False,   # True: the clock stays at its start until the first request (a rehearsal typed by hand starts where it says)
+              ) -> None:
     "Advance the replay clock in real time × `speed` in a background thread (stopped by `stop()`)."
     if speed <= 0: raise ValueError("speed must be > 0")
     t0, s0 = self.wall_time(), self.exchange.now
     self.exchange.wall_time = self.wall_time     # from now on the dead-man's switch counts wall seconds, as Kraken's does
     def loop():
+        nonlocal t0
+        while hold and not self.exchange.called.wait(tick):
+            if self._stopping.is_set(): return
+        if hold: t0 = self.wall_time()
         while not self._stopping.wait(tick):
             target = s0 + int((self.wall_time() - t0) * speed)
             if target > self.exchange.now: self.exchange.advance_to(target)

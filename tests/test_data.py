@@ -358,8 +358,75 @@ def test_fetch_trades_rebuilds_history_into_the_store_and_default_reads_it(home)
         else: os.environ["CRYPTOTRADER_HOME"] = old
 
 
+def test_fetch_trades_fills_the_hole_between_old_history_and_what_a_service_wrote_back(home):
+    "Old bars, then the 720 a service wrote back at start: `data fetch --trades --days N` rebuilds exactly the hole between them."
+    from cryptotrader.store import MarketStore
+    from cryptotrader.testing import KrakenTestServer
+    want = _bundled().loc["2022-12-01":"2023-02-28 23:00"]
+    st = MarketStore(home / LIVE, seed_dir=None)
+    st.append(want.loc[:"2023-01-09 23:00"], "BTC/USD", "1h")                          # old history (an archive, the bundled seed)
+    st.append(want.iloc[-719:], "BTC/USD", "1h", source="kraken OHLC (service)")      # what a service wrote back: the OHLC window
+    with KrakenTestServer(pairs=["BTC/USD"], start="2023-03-01T00:00:00Z") as srv:
+        r = run_cli("data", "fetch", "--no-seed", "--trades", "--pairs", "BTC/USD", "--days", "60", "--exchange-url", srv.base_url,
+                    "--pace", "0", "--trades-pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    tr = [x for x in json.loads(r.stdout) if "trades" in x]
+    assert [(x["since"], x["until"]) for x in tr] == [("2023-01-10T00:00:00Z", "2023-01-30T01:00:00Z")]   # the hole, nothing else
+    c = compare_bars(st.read("BTC/USD", "1h"), want)
+    assert (c["ohlc_mismatches"], c["only_in_a"], c["only_in_b"]) == (0, [], []), c
+
+
 def test_fetch_seeds_a_new_dataset_from_the_bundled_file(kraken, home):
     r = run_cli("data", "fetch", "--pairs", "BTC/USD", "--exchange-url", kraken, "--pace", "0", "--json")
     assert r.returncode == 0, r.stderr
     got = read_ohlcv_file(home / LIVE / "kraken_XBTUSD_1h.parquet")
     pd.testing.assert_frame_equal(got, _bundled())                              # the server's bars are all in the bundled file
+
+
+def test_fresh_clone_store_from_a_kraken_archive_and_trades_is_read_by_every_command(home, tmp_path):
+    "A fresh data root: `data import` of a Kraken OHLCVT ZIP + `data fetch --trades` against the test exchange; regime, backtest, paper and nightly read it."
+    import os, yaml, zipfile
+    from cryptotrader.config import PAPER_CONFIG, load_config
+    from cryptotrader.testing import KrakenTestServer
+    zp = tmp_path / "Kraken_OHLCVT.zip"                                 # Kraken's format, made from bundled bars: no header, epoch seconds, trades
+    with zipfile.ZipFile(zp, "w") as z:
+        for alt in ("XBTUSD", "ETHUSD"):
+            df = _bundled(f"kraken_{alt}_1h.csv.gz").loc["2022-03-01":"2023-01-31 23:00"]
+            k = df.assign(time=df.index.asi8 // 10**9, trades=7)[["time", "open", "high", "low", "close", "volume", "trades"]]
+            z.writestr(f"{alt}_60.csv", k.to_csv(header=False, index=False))
+    r = run_cli("data", "import", "--no-seed", str(zp), "--json")         # --no-seed: the store holds only what was imported and fetched
+    assert r.returncode == 0, r.stderr
+    assert [(i["pair"], i["status"], i["append"]["new"]) for i in json.loads(r.stdout)] == [("BTC/USD", "imported", len(df)), ("ETH/USD", "imported", len(df))]
+    with KrakenTestServer(pairs=["BTC/USD", "ETH/USD", "SOL/USD"], start="2023-02-15T00:00:00Z") as srv:
+        r = run_cli("data", "fetch", "--no-seed", "--trades", "--pairs", "BTC/USD", "ETH/USD", "SOL/USD", "--since", "2023-01-01",
+                    "--exchange-url", srv.base_url, "--pace", "0", "--trades-pace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(run_cli("data", "status", "--json").stdout)
+    assert {(d["symbol"], d["first"][:10], d["last"]) for d in st} == {("BTC/USD", "2022-03-01", "2023-02-14T23:00:00Z"),
+                                                                        ("ETH/USD", "2022-03-01", "2023-02-14T23:00:00Z"),
+                                                                        ("SOL/USD", "2023-01-01", "2023-02-14T23:00:00Z")}
+    raw = yaml.safe_load(PAPER_CONFIG.read_text()); raw["universe"]["pairs"] = ["BTC/USD", "ETH/USD", "SOL/USD"]
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    c = ["--config", str(tmp_path / "cfg.yaml")]
+    r = run_cli("regime", *c, "--csv", str(tmp_path / "regime.csv"))
+    assert r.returncode == 0, r.stderr
+    lab = pd.read_csv(tmp_path / "regime.csv")
+    assert (lab.timestamp.iloc[0][:10], lab.timestamp.iloc[-1]) == ("2022-03-01", "2023-02-14T23:00:00Z")   # the store's span, not the bundled files'
+    r = run_cli("backtest", *c, "--start", "2023-02-01", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout[r.stdout.index("{"):])["end"][:19] == "2023-02-14T23:00:00"
+    r = run_cli("paper", *c, "--start", "2023-02-01", "--no-report", "--no-progress", "--summary-json", "-")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout[r.stdout.index("{"):])
+    assert (s["end"], s["pairs"], s["missing_pairs"]) == ("2023-02-14T23:00:00Z", ["BTC/USD", "ETH/USD", "SOL/USD"], [])
+    # nightly: its as-of is capped at the store's last bar, and training reads the store up to it (the full papermill run: tests/test_nightly.py)
+    from cryptotrader.clock import TestClock
+    from cryptotrader.ml import MLParams, _load, training_window
+    from cryptotrader.nightly import _data_end
+    cfg = load_config(tmp_path / "cfg.yaml")
+    os.environ["CRYPTOTRADER_HOME"] = str(home)                        # (the `home` fixture's monkeypatch restores it)
+    as_of = _data_end(cfg)
+    assert str(as_of) == "2023-02-15 00:00:00+00:00"
+    win = training_window(as_of, cfg.nightly.lookback_days, MLParams(), cfg.timeframe)
+    panel = _load(cfg, cfg.universe.pairs, cfg.timeframe, win, None)
+    assert (panel.index[0], panel.index[-1]) == (pd.Timestamp("2022-03-01", tz="UTC"), pd.Timestamp("2023-02-14 23:00", tz="UTC"))

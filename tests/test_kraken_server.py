@@ -3,6 +3,8 @@ import base64
 import hashlib
 import hmac
 import json
+import re
+import shlex
 import subprocess
 import time
 import urllib.parse
@@ -402,22 +404,56 @@ def test_every_default_pair_is_served_and_trades_rebuild_the_bars():
         assert s.errors == []
 
 
+def readme_rehearsal() -> list[str]:
+    "The README's rehearsal commands, as written (the bash block that starts the test server), comments dropped."
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    block = next(b for b in blocks if "cryptotrader testing kraken-server" in b)
+    return [ln.split("  #")[0].strip() for ln in block.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _as_argv(line: str, subst: dict) -> tuple[dict, list[str]]:
+    "A README line as (environment assignments, argv): placeholders replaced, `cryptotrader` the venv's."
+    for k, v in subst.items(): line = line.replace(k, v)
+    words = shlex.split(line)
+    env = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w) and words.index(w) < words.index("cryptotrader"))
+    argv = words[words.index("cryptotrader"):]
+    return env, [str(BIN / "cryptotrader"), *argv[1:]]
+
+
 def test_readme_live_rehearsal_runs_as_written(tmp_path):
-    "README: `cryptotrader testing kraken-server`, then `cryptotrader live --exchange-url …` and `paper --realtime --exchange-url …` on the default configs."
+    "README: the test server, then `live` and `paper --realtime` exactly as written: live reconciles, places an order that fills, both stop by themselves."
     import os
-    srv = subprocess.Popen([str(BIN / "cryptotrader"), "testing", "kraken-server", "--json", "--speed", "1800", "--start", "2023-03-01T12:00:00Z", "--duration", "240"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    from cryptotrader.ledger import Ledger
+    server, live_line, paper_line = readme_rehearsal()
+    assert "--max-bars" in live_line and "--duration" in paper_line and "--history" not in live_line + paper_line
+    _, argv = _as_argv(server, {})
+    srv = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        info = json.loads(srv.stdout.readline())
-        assert len(info["pairs"]) == 10 and set(info["fallbacks"]) == {"ADA/USD", "LINK/USD", "DOGE/USD"}
-        env = {**os.environ, "CRYPTOTRADER_HOME": str(tmp_path / "home"), "KRAKEN_API_KEY": info["api_key"], "KRAKEN_API_SECRET": info["api_secret"]}
-        live = subprocess.run([str(BIN / "cryptotrader"), "live", "--rules-only", "--exchange-url", info["base_url"], "--max-bars", "2"],
-                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+        head = "".join(srv.stdout.readline() for _ in range(4))
+        url, key, secret = (re.search(rf"{k}:\s+(\S+)", head).group(1) for k in ("base URL", "API key", "API secret"))
+        home = tmp_path / "home"
+        base = {**os.environ, "CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}
+        env, argv = _as_argv(live_line, {"<key>": key, "<secret>": secret, "<URL>": url})
+        live = subprocess.run(argv, capture_output=True, text=True, env={**base, **env}, cwd=ROOT, timeout=180)
         assert live.returncode == 0, live.stderr[-3000:]
-        assert "EQuery:Unknown asset pair" not in live.stderr and '"bars": 2' in live.stdout, live.stdout[-2000:]
-        paper = subprocess.run([str(BIN / "cryptotrader"), "paper", "--realtime", "--exchange-url", info["base_url"], "--max-bars", "2"],
-                               capture_output=True, text=True, env={**env, "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}, cwd=ROOT, timeout=180)
+        assert "reconciliation OK" in live.stdout and "EQuery:Unknown asset pair" not in live.stderr
+        s = json.loads(live.stdout.split("live run: ")[1].splitlines()[0])
+        assert s["bars"] == 3 and s["orders"] >= 1 and s["fills"] >= 1, live.stdout
+        assert set(s["not_traded"]) == {"ADA/USD", "LINK/USD", "DOGE/USD", "DOT/USD", "AVAX/USD", "LTC/USD", "XRP/USD"}, s["not_traded"]
+        assert s["not_traded"]["DOGE/USD"] == "30 of 400 days" and s["not_traded"]["LTC/USD"] == "its bars end at 2022-07-01T00:00:00Z"
+        assert sum("LINK/USD" in ln for ln in live.stderr.splitlines()) == 1                 # ...said once
+        with Ledger(home / "artifacts/crypto/kraken_global/ledger/live.sqlite", readonly=True) as led:
+            n_orders, n_fills = (led.con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("orders", "fills"))
+        assert n_orders >= 1 and n_fills >= 1
+        ex = kraken_client(url, apiKey=key, secret=secret, enableRateLimit=False, timeout=5000)
+        ex.incrementing_nonce = lambda: time.time_ns() // 1000                             # µs, like the live broker's (the server keeps the key's last)
+        assert len(ex.privatePostTradesHistory()["result"]["trades"]) == n_fills            # the server filled what the ledger holds
+        assert not (home / "datasets/crypto/kraken_global/live/kraken_ADAUSD_1h.parquet").exists()   # fallback bars never stored
+        assert (home / "datasets/crypto/kraken_global/live/kraken_XBTUSD_1h.parquet").is_dir()       # Kraken's written back
+        env, argv = _as_argv(paper_line, {"<URL>": url})
+        paper = subprocess.run(argv, capture_output=True, text=True, env={**base, **env}, cwd=ROOT, timeout=180)
         assert paper.returncode == 0, paper.stderr[-3000:]
-        assert '"bars": 2' in paper.stdout
+        assert "paper realtime run: " in paper.stdout and "paper_realtime.sqlite" in paper.stdout, paper.stdout   # stopped by itself, exit 0
     finally:
         srv.terminate(); srv.wait(10)

@@ -280,17 +280,18 @@ def test_secret_never_written(tmp_path, home):
             assert n not in text, f"{where} holds a piece of the secret"
 
 
-def test_paper_realtime_cli(home):
-    s = _server(seed=5)
-    s.start()
-    s.run_clock(speed=1800)
-    try:
-        r = run_cli("paper", "--realtime", "--exchange-url", s.base_url, "--pairs", *PAIRS, "--max-bars", "3",
-                    env={"CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": "", "KRAKEN_API_SECRET": ""}, timeout=90)
-    finally:
-        s.stop()
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert '"bars": 3' in r.stdout and "paper_realtime.sqlite" in r.stdout
+def test_short_warm_up_is_refused_in_one_line_naming_the_fill_command(srv, home, tmp_path):
+    "paper --realtime and live with a warm-up short for the benchmark: exit 1, one line naming `cryptotrader data fetch`, no ledger, no order."
+    empty = tmp_path / "history"; empty.mkdir()
+    key, secret = srv.credentials
+    env = {"CRYPTOTRADER_HOME": str(home), "KRAKEN_API_KEY": key, "KRAKEN_API_SECRET": secret}
+    for cmd in (["paper", "--realtime"], ["live", "--rules-only"]):
+        r = run_cli(*cmd, "--exchange-url", srv.base_url, "--pairs", *PAIRS, "--history", str(empty), "--max-bars", "1", env=env, timeout=60)
+        err = [ln for ln in r.stderr.splitlines() if not ln.startswith("{")]       # JSON log lines aside
+        assert (r.returncode, len(err)) == (1, 1), r.stderr[-2000:]
+        assert "warm-up short" in err[0] and "BTC/USD (the benchmark): 30 of 400 days" in err[0], err
+        assert "`cryptotrader data fetch --trades --days 400 --pairs BTC/USD`" in err[0], err
+    assert not list(home.rglob("*.sqlite")) and srv.exchange.orders == {}          # refused before any ledger or order
 
 
 def test_rate_budget_paces_the_broker_below_krakens_counter(home):
