@@ -30,3 +30,19 @@ def test_the_ml_band_does_not_import_the_engine():
     mods = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
     assert "cryptotrader.signals" in mods
     assert not mods & {"cryptotrader.engine", "cryptotrader.broker", "cryptotrader.kraken_broker", "cryptotrader.node"}, sorted(mods)
+
+
+def test_methods_are_defined_where_they_are_documented():
+    "No method is attached by assignment (`Cls.meth = _meth`): `@patch` or the class body, so each one is in the docs index."
+    import re
+    from pathlib import Path
+    import cryptotrader
+    from cryptotrader._modidx import d
+    pkg = Path(cryptotrader.__file__).parent
+    assigned = [f"{p.name}:{i}: {l.strip()}" for p in sorted(pkg.glob("*.py")) if p.name != "_modidx.py"
+                for i, l in enumerate(p.read_text().splitlines(), 1) if re.match(r"^[A-Z]\w*\.\w+(\s*,\s*[A-Z]\w*\.\w+)*\s*=\s*_\w+", l)]
+    assert not assigned, assigned
+    syms = d["syms"]
+    for mod, name in [("engine", "TradingEngine.step"), ("broker", "PaperBroker.submit"), ("ledger", "Ledger.apply_event"),
+                      ("model_runtime", "ModelSignals.at"), ("node", "TradingNode.run"), ("artifacts", "ArtifactStore.resolve")]:
+        assert f"cryptotrader.{mod}.{name}" in syms[f"cryptotrader.{mod}"], name
