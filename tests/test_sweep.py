@@ -12,10 +12,11 @@ import pandas as pd
 
 from conftest import BIN, ROOT, run_cli
 
-STUDY = ["sweep", "--strategy", "trend_following", "--pairs", "BTC/USD,ETH/USD", "--start", "2023-01-01", "--end", "2023-06-30",
-         "--grid", "band=0,0.02,0.05,0.1", "trend_feature=trend_50,trend_200", "--folds", "3", "--batch", "1", "--top", "1",
+STUDY = ["sweep", "--strategy", "trend_following", "--pairs", "BTC/USD,ETH/USD", "--start", "2023-01-01", "--end", "2023-03-31",
+         "--grid", "band=0,0.01,0.02,0.03,0.05,0.075,0.1,0.15", "trend_feature=trend_50,trend_200", "--folds", "3", "--batch", "1", "--top", "1",
          "--json", "--no-progress"]
-TASKS = 8 * 2            # 8 parameter sets × 2 pairs, one per task
+TRIALS = 16
+TASKS = TRIALS * 2       # 16 parameter sets × 2 pairs, one per task
 FILES = ("results.parquet", "summary.parquet", "final.parquet", "final_equity.parquet", "study.json")
 
 
@@ -49,7 +50,7 @@ def test_scheduler_with_a_worker_killed_mid_study_gives_the_in_process_files(hom
         ref = run_cli(*STUDY, "--workers", "0", "--out", str(tmp_path / "inproc"))
         assert ref.returncode == 0, ref.stderr
         a = json.loads(ref.stdout)
-        assert a["tasks_run"] == TASKS and a["trials"] == 8
+        assert a["tasks_run"] == TASKS and a["trials"] == TRIALS
 
         run = _start(["cryptotrader", *STUDY, "--scheduler", addr, "--out", str(tmp_path / "dask")], tmp_path / "sweep.log", tmp_path / "sweep.json")
         procs.append(run)
@@ -73,7 +74,7 @@ def test_scheduler_with_a_worker_killed_mid_study_gives_the_in_process_files(hom
         for f in FILES:
             assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
         rows = pd.read_parquet(fb / "results.parquet")
-        assert len(rows) == TASKS * 3 and (rows.trials == 8).all() and rows.dsr.between(0, 1).all()
+        assert len(rows) == TASKS * 3 and (rows.trials == TRIALS).all() and rows.dsr.between(0, 1).all()
         assert len(list(parts.glob("*.rows.parquet"))) == TASKS
         html = (fb / "report.html").read_text()
         assert "probability of backtest overfitting" in html and "deflated Sharpe" in html and html.count("data:image/png;base64,") == 2
