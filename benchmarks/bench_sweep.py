@@ -9,7 +9,8 @@ before 2020 is the warm-up of the pairs that start later). A task = one pair × 
 (features once, one vectorbt call for the batch). Timed: `run_tasks` over every task (the cluster run includes the
 scatter of the data to both workers), after one warm-up run of each that pays the imports and numba's cache load;
 the median (and the best) of `--repeat` interleaved runs. Then `--noop` empty tasks on the same cluster: the scheduler's overhead
-per task (submit → result), to compare with a real task's duration. Both modes run single-threaded per process
+per task (submit → result), to compare with a real task's duration, and the CPU seconds of each task's own thread
+in both modes (equal when nothing in the workers slows the tasks down; not affected by other load). Both modes run single-threaded per process
 (OMP/MKL/OpenBLAS threads 1), so the comparison is one core vs two. The machine is shared: `uptime` is printed
 before and after; results are only meaningful when the load average is low.
 """
@@ -32,6 +33,14 @@ GRID = {"band": (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15), "trend_feature"
 
 def _noop(data, i):
     return i
+
+
+def _cpu(data, task):
+    "CPU seconds of the task's own thread (independent of how busy the machine is)."
+    from cryptotrader.sweep import run_task
+    t = time.thread_time()
+    run_task(data, task)
+    return time.thread_time() - t
 
 
 def main():
@@ -69,6 +78,11 @@ def main():
                   f"Dask, {a.workers} worker processes {n / td:6.2f} tasks/s ({td:.2f} s) · speed-up {ti / td:.2f}×")
         print(f"runs (s): in-process {', '.join(f'{x:.2f}' for x in t_in)}; Dask {', '.join(f'{x:.2f}' for x in t_dk)}; identical results: {same}")
         ti = statistics.median(t_in)
+        c_in = sum(_cpu(data, t) for t in tasks)
+        dd = client.scatter(data, broadcast=True, hash=False)
+        c_dk = sum(client.gather([client.submit(_cpu, dd, t, pure=False) for t in tasks]))
+        print(f"CPU per task (the task's thread): in-process {c_in / n * 1000:.0f} ms · on a worker {c_dk / n * 1000:.0f} ms "
+              f"({c_dk / c_in:.2f}×): what a busy machine cannot change")
         from distributed import wait
         client.run(lambda: None)
         t = time.perf_counter()
