@@ -3,7 +3,7 @@ scheduler's overhead per task (run by hand, not a test).
 
     .venv/bin/python benchmarks/bench_sweep.py [--repeat 3] [--workers 2] [--batch 4] [--noop 2000]
 
-Workload: the screening tasks of a real study — trend_following over a 16-point grid (8 bands × 2 trend features)
+Workload: the screening tasks of a real study — trend_following over a 32-point grid (16 bands × 2 trend features)
 × the 7 pairs with bundled Kraken 1h bars × 4 walk-forward folds, 2019-01-01 → 2023-12-31 (43,824 bars; the data
 before 2020 is the warm-up of the pairs that start later). A task = one pair × `--batch` parameter sets × every fold
 (features once, one vectorbt call for the batch). Timed: `run_tasks` over every task (the cluster run includes the
@@ -28,7 +28,7 @@ import warnings
 warnings.filterwarnings("ignore")
 
 PAIRS = ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "DOT/USD", "LTC/USD", "AVAX/USD"]
-GRID = {"band": (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15), "trend_feature": ("trend_50", "trend_200")}
+GRID = {"band": tuple(round(0.01 * i, 2) for i in range(16)), "trend_feature": ("trend_50", "trend_200")}
 
 
 def _noop(data, i):
