@@ -19,8 +19,8 @@ from .universe import ExchangeUnavailable, UnknownSymbolError, fetch_asset_pairs
 __all__ = ['EXIT_OK', 'EXIT_FAIL', 'EXIT_USAGE', 'CHECK_PACKAGES', 'DEV_PACKAGES', 'COMMANDS', 'LOG_LEVELS', 'PAIRS_HELP',
            'LIVE_CHECKS', 'pinned_versions', 'check_python', 'check_packages', 'check_configs', 'check_data_root',
            'check_bundled_data', 'check_kernel', 'check_universe', 'run_checks', 'verify_checks', 'command',
-           'load_command_modules', 'build_parser', 'output_file', 'main', 'parse_pairs', 'cmd_verify', 'cmd_universe',
-           'cmd_schedule', 'cmd_config']
+           'load_command_modules', 'build_parser', 'output_file', 'main', 'add_data_args', 'parse_pairs', 'cmd_verify',
+           'cmd_universe', 'cmd_schedule', 'cmd_config']
 
 # %% ../nbs/90_cli.ipynb #bcb0a471
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -184,6 +184,14 @@ def _run(argv) -> tuple[int, str, str]:
 
 # %% ../nbs/90_cli.ipynb #a2f78194
 PAIRS_HELP = "pairs, any Kraken or unified name (XBTUSD, BTC/USD, btc/usd), space- or comma-separated (default: the config's universe)"
+
+def add_data_args(p, start_help: str = "first bar, ISO date/time UTC (default: the first bar of the data)"):
+    "The bars a research command reads, one spelling everywhere: `--pairs`, `--start`, `--end`, `--timeframe`, `--replay`."
+    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help=PAIRS_HELP)
+    p.add_argument("--start", default=None, help=start_help)
+    p.add_argument("--end", default=None, help="last bar, ISO date/time UTC, inclusive (default: the last bar of the data)")
+    p.add_argument("--timeframe", default=None, help="bar size of the files to read: 15m, 1h, 4h, 1d, … (default: the config's timeframe)")
+    p.add_argument("--replay", type=Path, default=None, metavar="DIR", help="a folder of <exchange>_<ALTNAME>_<tf>.csv.gz/.parquet files (default: the bundled data/ohlcv)")
 
 def parse_pairs(values: list[str] | None, cfg=None) -> list[str]:
     "Unified symbols of `--pairs` values (space- and/or comma-separated, any name); the config's universe if none; ValueError naming an unknown pair."

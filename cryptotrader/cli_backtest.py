@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, sys
 from pathlib import Path
-from .cli import EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
+from .cli import EXIT_OK, _add_config, add_data_args, command, parse_pairs
 from .config import load_config
 from .universe import load_universe
 
@@ -19,11 +19,7 @@ def _backtest_args(p):
     p.add_argument("--strategy", default="selector", metavar="NAME",
                    help="trend_following, cross_sectional_momentum, mean_reversion, breakout, volatility_targeting, defensive, "
                         "buy_and_hold, or selector (the regime-selected mix, or the approved model; default)")
-    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help=PAIRS_HELP)
-    p.add_argument("--start", default=None, help="first bar, ISO date/time UTC (default: the first bar of the data)")
-    p.add_argument("--end", default=None, help="last bar, ISO date/time UTC, inclusive (default: the last bar of the data)")
-    p.add_argument("--timeframe", default=None, help="bar size of the files to read: 15m, 1h, 4h, 1d, … (default: the config's timeframe)")
-    p.add_argument("--replay", type=Path, default=None, metavar="DIR", help="a folder of <exchange>_<ALTNAME>_<tf>.csv.gz/.parquet files (default: the bundled data/ohlcv)")
+    add_data_args(p)
     p.add_argument("--seed", type=int, default=None, help="paper simulator seed (default: execution.seed), as for `paper`")
     p.add_argument("--benchmark", default=None, metavar="PAIR", help="the regime engine's and buy-and-hold's pair (default: the config's universe.benchmark)")
     p.add_argument("--fallback", action="store_true", help="also use the labelled non-Kraken files (Binance) for pairs without Kraken data")

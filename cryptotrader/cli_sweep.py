@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, re, sys
 from pathlib import Path
-from .cli import EXIT_FAIL, EXIT_OK, PAIRS_HELP, _add_config, command, parse_pairs
+from .cli import EXIT_FAIL, EXIT_OK, _add_config, add_data_args, command, parse_pairs
 from .config import load_config
 
 # %% auto #0
@@ -35,11 +35,7 @@ def _sweep_args(p):
     p.add_argument("--strategy", required=True, metavar="NAME",
                    help="what to sweep: trend_following, cross_sectional_momentum, mean_reversion, breakout, volatility_targeting, defensive, "
                         "selector (its weights), regime (the regime engine's parameters) or risk (the risk manager's limits)")
-    p.add_argument("--pairs", nargs="+", default=None, metavar="PAIR", help=PAIRS_HELP)
-    p.add_argument("--start", default=None, help="first evaluated bar, ISO date/time UTC (default: the first bar of the data)")
-    p.add_argument("--end", default=None, help="last bar, ISO date/time UTC, inclusive (default: the last bar of the data)")
-    p.add_argument("--timeframe", default=None, help="bar size of the files to read: 15m, 1h, 4h, 1d, … (default: the config's timeframe)")
-    p.add_argument("--replay", type=Path, default=None, metavar="DIR", help="a folder of <exchange>_<ALTNAME>_<tf>.csv.gz/.parquet files (default: the bundled data/ohlcv)")
+    add_data_args(p, start_help="first evaluated bar, ISO date/time UTC (default: the first bar of the data)")
     p.add_argument("--grid", nargs="+", default=None, metavar="NAME=V1,V2",
                    help="parameter values: name=v1,v2,… items, or one YAML file (name: [v1, v2]); default: the target's documented grid")
     p.add_argument("--folds", type=int, default=4, help="walk-forward folds (expanding train, consecutive tests; default 4)")
