@@ -31,7 +31,8 @@ from .log import get_logger, log_event
 __all__ = ['REQUIRED_FIELDS', 'GateResult', 'not_run', 'gate_integrity', 'metadata_problems', 'current_schema', 'gate_schema',
            'OOSContext', 'OOSEvaluation', 'traded_book', 'oos_context', 'evaluate_oos', 'check', 'permutation_p',
            'probabilistic_sharpe', 'deflated_sharpe', 'gate_oos_metrics', 'gate_risk', 'ValidationRecord', 'gate_table',
-           'record_summary', 'candidates_tried', 'significance', 'run_gates', 'load_validation_panel', 'shuffled_twins']
+           'record_summary', 'candidates_tried', 'significance', 'record_verdict', 'run_gates', 'load_validation_panel',
+           'shuffled_twins']
 
 # %% ../nbs/44_gates.ipynb #26f589c1
 @dataclass(frozen=True)
@@ -379,6 +380,15 @@ def significance(book: TradedBook, twins: pd.DataFrame, trials: int) -> dict:
     return {"psr": probabilistic_sharpe(r), "dsr": dsr, "trials": int(trials), "sharpe_per_bar": float(r.mean() / r.std()) if r.std() > 0 else 0.0,
             "luck_sharpe_per_bar": sr0, "bars": int(len(r))}
 
+def record_verdict(store: ArtifactStore, model_id: str, gates: dict, clock: Clock | None = None) -> tuple[dict, dict]:
+    "Write `validations/<id>.json` (+ `.ready` on PASS); (the record, the gates). A candidate changed after gate 1 passed is refused PASS by the registry: integrity fails and FAIL is recorded."
+    passed = all(g.passed for g in gates.values())
+    try: return write_validation(store, model_id, {k: g.to_dict() for k, g in gates.items()}, passed, clock), gates
+    except (FileNotFoundError, IntegrityError) as e:
+        g1 = gates["integrity"]
+        gates = {**gates, "integrity": GateResult("integrity", False, g1.value, g1.threshold, f"files changed while validating: {e}")}
+        return write_validation(store, model_id, {k: g.to_dict() for k, g in gates.items()}, False, clock), gates
+
 def run_gates(store: ArtifactStore,   # the artifact store of this namespace
               model_id: str,          # the candidate to validate
               cfg: Config,            # thresholds from cfg.gates; fees, slippage, benchmark
@@ -416,9 +426,8 @@ def run_gates(store: ArtifactStore,   # the artifact store of this namespace
     passed = all(g.passed for g in gates.values())
     rec, path = {"model_id": model_id, "status": "PASS" if passed else "FAIL", "passed": passed, "gates": {k: g.to_dict() for k, g in gates.items()}}, None
     if write:
-        try: rec = write_validation(store, model_id, rec["gates"], passed, clock)
-        except (FileNotFoundError, IntegrityError): rec = _write_fail_record(store, model_id, rec["gates"], clock)
-        path = validation_path(store, model_id)
+        rec, gates = record_verdict(store, model_id, gates, clock)
+        passed, path = rec["passed"], validation_path(store, model_id)
     log_event(get_logger("gates"), "candidate_validated", model_id=model_id, status=rec["status"], **{k: g.passed for k, g in gates.items()})
     return ValidationRecord(model_id, passed, gates, rec, ev, man if isinstance(man, dict) else None, path, tw)
 

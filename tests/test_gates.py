@@ -149,3 +149,23 @@ def test_plain_gate_functions(cfg):
     assert not gate_oos_metrics(GOOD, g, BASE, TWINS[:19]).passed                   # too few twins
     assert gate_risk(GOOD, BASE, g, 90).passed                                       # exactly 2.0× the baseline
     assert not gate_risk({**GOOD, "turnover": 0.0201}, BASE, g, 90).passed
+
+
+def test_files_changed_while_validating_record_a_fail(env, cfg):
+    "Every gate passed, then the model file changed before the verdict was written: the registry refuses PASS, so FAIL is recorded (integrity)."
+    from cryptotrader.gates import GateResult, record_verdict
+    paths, store, good, panel, planted = env
+    g1 = gate_integrity(good.directory)
+    assert g1.passed
+    gates = {"integrity": g1, **{n: GateResult(n, True, 1, 0, "passed") for n in ("schema", "oos_metrics", "risk")}}
+    mf = good.directory / MODEL_FILE
+    orig = mf.read_bytes()
+    try:
+        mf.write_bytes(orig + b"\0")                 # the race: after the gates ran, before the record is written
+        rec, after = record_verdict(store, good.model_id, gates, TestClock(AS_OF))
+        assert rec["status"] == "FAIL" and not rec["gates"]["integrity"]["passed"]
+        assert not after["integrity"].passed and "files changed while validating" in after["integrity"].detail
+        assert json.loads(validation_path(store, good.model_id).read_text())["status"] == "FAIL"
+        assert not validation_path(store, good.model_id, ready=True).exists()
+    finally:
+        mf.write_bytes(orig)
