@@ -76,7 +76,7 @@ def hourly_signals(panel):
     1-minute clock they would need a year of warm-up and barely trade. Relabelled as the hours they are, they trade at their
     real-data frequency; the engine then replays them on the 1-minute clock."""
     from cryptotrader.config import load_config
-    from cryptotrader.engine import Signals, compute_signals
+    from cryptotrader.signals import Signals, compute_signals
     hidx = pd.date_range(panel.index[0], periods=len(panel), freq="1h", tz="UTC", name="timestamp")
     ph = dataclasses.replace(panel, **{k: getattr(panel, k).set_axis(hidx) for k in ("open", "high", "low", "close", "volume")},
                              timeframe="1h")

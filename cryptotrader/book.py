@@ -6,18 +6,13 @@
 from __future__ import annotations
 import json, tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 import numpy as np
 import pandas as pd
-from .alerts import ledger_alerts
 from .backtest import bars_per_day, metrics
-from .clock import TestClock, iso_utc
 from .config import Config, DataPaths
 from .data import Panel, timeframe_delta
-from .domain import Bar
-from .engine import Signals, StepResult, panel_bars
+from .engine import StepResult
 from .ledger import Ledger
 from .node import ReplayFeed, TradingNode
 from .risk import KillSwitch

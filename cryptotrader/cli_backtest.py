@@ -39,7 +39,7 @@ def _report_path(args, cfg, name, panel) -> tuple[Path, object | None]:
 def strategy_signals(name: str, cfg, history, store):
     "The signals `name` trades on `history`: the service's (selector or approved model), one strategy's weights, or buy-and-hold."
     from cryptotrader.backtest import buy_and_hold
-    from cryptotrader.engine import Signals, compute_signals
+    from cryptotrader.signals import Signals, compute_signals
     from cryptotrader.features import compute_features
     from cryptotrader.service import service_signals
     from cryptotrader.strategies import get_strategy

@@ -85,7 +85,6 @@ def service_status(cfg, clock=None, environ: dict | None = None, realtime: bool 
     from cryptotrader.scheduler import Scheduler
     from cryptotrader.artifacts import ledger_path
     clock = clock or LiveClock()
-    paths = data_paths(cfg, environ)
     lp = ledger_path(cfg, environ, realtime)
     ks = KillSwitch.from_config(cfg, environ)
     st = {"env": cfg.env, "mode": cfg.mode, "ledger": str(lp), "running_state": "no ledger yet", "last_bar": None,

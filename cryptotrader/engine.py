@@ -4,26 +4,25 @@
 
 # %% ../nbs/35_engine.ipynb #ae5cd8e4
 from __future__ import annotations
-import functools, logging, math
+import functools, logging
 from itertools import repeat
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 from fastcore.basics import patch
 import numpy as np
-import pandas as pd
 from .broker import Broker
 from .clock import iso_utc, to_utc
-from .config import Config, parse_duration
-from .data import Panel, timeframe_delta
+from .config import Config
+from .data import Panel
 from .domain import Bar, OrderFilled
 from .ledger import Ledger
 from .log import get_logger, log_event
 from .rebalance import current_weights, rebalance_orders
 from .risk import SIZING_RULES, RiskManager, RiskState, update_breaker
 from .scheduler import Scheduler
-from .signals import VOL_WINDOW, Signals, compute_signals   # the engine's input; re-exported here for callers
+from .signals import Signals
 from .universe import Universe
 
 # %% auto #0

@@ -14,7 +14,8 @@ from .clock import Clock, TestClock, iso_utc
 from .config import Config
 from .data import Panel
 from .domain import Bar
-from .engine import StepResult, TradingEngine, compute_signals, panel_bars
+from .engine import StepResult, TradingEngine, panel_bars
+from .signals import compute_signals
 from .kraken_broker import make_broker
 from .ledger import Ledger
 from .log import get_logger, log_event

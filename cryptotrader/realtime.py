@@ -8,7 +8,7 @@ import logging, math, threading, time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 from .clock import Clock, iso_utc, to_utc

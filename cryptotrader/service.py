@@ -18,7 +18,7 @@ from .node import WARMUP, ReplayFeed, TradingNode
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
 from .data import Panel, load_panel
-from .engine import Signals, compute_signals
+from .signals import Signals, compute_signals
 from .ledger import Ledger, ledger_digest
 from .model_runtime import ModelSignals
 from .log import get_logger, log_event

@@ -17,7 +17,7 @@ from .backtest import _simulate, metrics, walk_forward_splits
 from .book import simulate_book
 from .config import Config, RegimeParams, RiskConfig, SelectorParams
 from .data import Panel
-from .engine import Signals, compute_signals
+from .signals import Signals, compute_signals
 from .features import compute_features
 from .gates import deflated_sharpe, probabilistic_sharpe
 from .regime import label_regimes, regime_params
