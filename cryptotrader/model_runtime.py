@@ -75,6 +75,7 @@ class ModelSignals:
         self.log = logger or get_logger("model")
         self.shadow_enabled = shadow
         self.features = None
+        self._pointer_file = self._vdir = self._ready = None   # resolved once, on first use (`_pointer_signature`, `_ready_candidates`)
         self.model_id: str | None = None
         self.refused: str | None = None
         self._sig = False          # pointer file signature (mtime, size) last seen; False: not looked yet (None: no pointer)
@@ -116,7 +117,8 @@ def _book(self: ModelSignals, model: MetaModel) -> pd.DataFrame:
 @patch
 def _pointer_signature(self: ModelSignals):
     "(mtime, size) of the approved-model pointer, or None: one `stat` a bar (the path is resolved and checked once; `load_approved` re-checks it on a change)."
-    p = self.__dict__.get("_pointer_file") or self.__dict__.setdefault("_pointer_file", pointer_path(self.store, self.env))
+    if self._pointer_file is None: self._pointer_file = pointer_path(self.store, self.env)
+    p = self._pointer_file
     try: st = p.stat(); return (st.st_mtime_ns, st.st_size)
     except FileNotFoundError: return None
 
@@ -184,11 +186,11 @@ def at(self: ModelSignals, ts):
 @patch
 def _ready_candidates(self: ModelSignals) -> list[str]:
     "The candidates with a `.ready` validation; the folder is listed again only when it changed (one `stat` a bar)."
-    vdir = self.__dict__.get("_vdir") or self.__dict__.setdefault("_vdir", self.store.resolve("validations"))
+    if self._vdir is None: self._vdir = self.store.resolve("validations")
+    vdir = self._vdir
     try: sig = vdir.stat().st_mtime_ns
     except FileNotFoundError: sig = None
-    cached = self.__dict__.get("_ready")
-    if cached is not None and cached[0] == sig: return cached[1]
+    if self._ready is not None and self._ready[0] == sig: return self._ready[1]
     ready = sorted(p.stem for p in vdir.glob("*.ready") if MODEL_ID_RE.fullmatch(p.stem)) if sig is not None else []
     self._ready = (sig, ready)
     return ready
