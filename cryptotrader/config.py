@@ -17,12 +17,12 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PROJECT_ROOT', 'CONFIG_DIR', 'PAPER_CONFIG', 'LIVE_CONFIG', 'BUNDLED_DATA', 'NAMESPACE', 'TIMEFRAMES', 'REGIME_NAMES',
-           'STRATEGY_NAMES', 'LAYOUT', 'timeframe_ms', 'timeframe_delta', 'UniverseConfig', 'ScheduleConfig',
-           'RiskConfig', 'SlippageConfig', 'ExecutionConfig', 'GateConfig', 'NightlyConfig', 'PathsConfig',
-           'LiveConfig', 'AlertsConfig', 'duration_timedelta', 'parse_duration', 'checked_duration', 'RegimeParams',
-           'Allocation', 'SelectorParams', 'Config', 'ConfigError', 'format_validation_error', 'parse_config',
-           'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'IsolationError', 'check_tree',
-           'CredentialsError', 'Credentials', 'load_credentials']
+           'STRATEGY_NAMES', 'LAYOUT', 'yaml_tuple', 'timeframe_ms', 'timeframe_delta', 'UniverseConfig',
+           'ScheduleConfig', 'RiskConfig', 'SlippageConfig', 'ExecutionConfig', 'GateConfig', 'NightlyConfig',
+           'PathsConfig', 'LiveConfig', 'AlertsConfig', 'duration_timedelta', 'parse_duration', 'checked_duration',
+           'RegimeParams', 'Allocation', 'SelectorParams', 'Config', 'ConfigError', 'format_validation_error',
+           'parse_config', 'load_config', 'resolve_path', 'data_root', 'DataPaths', 'data_paths', 'IsolationError',
+           'check_tree', 'CredentialsError', 'Credentials', 'load_credentials']
 
 # %% ../nbs/01_config.ipynb #43ede3be
 _PKG = Path(cryptotrader.__file__).resolve().parent
@@ -36,6 +36,10 @@ NAMESPACE = "crypto/kraken_global"  # this system's namespace under artifacts/, 
 # %% ../nbs/01_config.ipynb #a18e007a
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)   # .inf / .nan refused
+
+def yaml_tuple(v):
+    "A YAML list as the tuple a frozen config holds (a field's `before` validator); anything else unchanged, for the field's own check."
+    return tuple(v) if isinstance(v, list) else v
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")   # what a config may trade
@@ -60,9 +64,7 @@ class UniverseConfig(_Section):
     benchmark: str = "BTC/USD"
     asset_pairs_file: str | None = None  # a saved AssetPairs response; None = the bundled one
 
-    @field_validator("pairs", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, v): return tuple(v) if isinstance(v, list) else v
+    _yaml_lists = field_validator("pairs", mode="before")(staticmethod(yaml_tuple))   # YAML gives lists
 
     @field_validator("pairs")
     @classmethod
@@ -170,9 +172,7 @@ class AlertsConfig(_Section):
     min_severity: Literal["info", "warning", "critical"] = "info"   # alerts below this are not sent
     dedup: str = "15m"                  # the same event (and key) is sent at most once per this long
 
-    @field_validator("urls", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, v): return tuple(v) if isinstance(v, list) else v
+    _yaml_lists = field_validator("urls", mode="before")(staticmethod(yaml_tuple))   # YAML gives lists
 
     @field_validator("urls")
     @classmethod

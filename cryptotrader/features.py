@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from .clock import iso_utc
 from .data import Panel, timeframe_delta
-from .config import parse_duration
+from .config import parse_duration, yaml_tuple
 
 # %% auto #0
 __all__ = ['MARKET_FEATURES', 'bars_per_year', 'n_bars', 'returns', 'log_returns', 'realised_vol', 'trend', 'momentum',
@@ -123,9 +123,7 @@ class FeatureParams(BaseModel):
     breadth_window: int = Field(200, ge=1)              # breadth counts pairs above SMA(breadth_window)
     dispersion_horizon: int = Field(24, ge=1)
 
-    @field_validator("return_horizons", "trend_windows", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, v): return tuple(v) if isinstance(v, list) else v
+    _yaml_lists = field_validator("return_horizons", "trend_windows", mode="before")(staticmethod(yaml_tuple))   # YAML gives lists
 
     @field_validator("return_horizons", "trend_windows")
     @classmethod

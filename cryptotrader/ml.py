@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 import cryptotrader
 from .artifacts import ArtifactStore, IntegrityError, atomic_write, sha256_bytes, sha256_file
 from .clock import iso_utc, to_utc
-from .config import BUNDLED_DATA, NAMESPACE, PROJECT_ROOT, Config, DataPaths, data_paths
+from .config import BUNDLED_DATA, NAMESPACE, PROJECT_ROOT, Config, DataPaths, data_paths, yaml_tuple
 from .data import Panel, load_panel, timeframe_delta
 from .features import MARKET_FEATURES, FeatureParams, Features, assert_causal, compute_features, feature_names
 from .regime import REGIMES, label_regimes, regime_params
@@ -56,9 +56,7 @@ class MLParams(BaseModel):
     warmup_days: int = Field(60, ge=0)  # extra history loaded before the window for the features
     seed: int = 0
 
-    @field_validator("base_strategies", mode="before")
-    @classmethod
-    def _list_to_tuple(cls, v): return tuple(v) if isinstance(v, list) else v
+    _yaml_lists = field_validator("base_strategies", mode="before")(staticmethod(yaml_tuple))   # YAML gives lists
 
     @field_validator("base_strategies")
     @classmethod
