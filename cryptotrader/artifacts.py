@@ -12,7 +12,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SIDECAR', 'LEDGER_NAMES', 'LEDGER_COMPANIONS', 'IntegrityError', 'sha256_bytes', 'sha256_file', 'fsync_dir',
-           'atomic_write', 'ArtifactStore', 'open_append', 'ledger_file', 'ledger_path']
+           'atomic_write', 'ArtifactStore', 'open_append_fd', 'open_append', 'ledger_file', 'ledger_path']
 
 # %% ../nbs/03_artifacts.ipynb #e36e1ec3
 class IntegrityError(ValueError):
@@ -173,8 +173,8 @@ def list(self: ArtifactStore, rel: str | Path = ".", pattern: str = "*") -> list
     return sorted(str(p.relative_to(self.root)) for p in base.glob(pattern)
                   if p.is_file() and not p.name.endswith(SIDECAR) and not p.name.endswith(".tmp"))
 
-def open_append(path: str | Path):
-    "Open a (resolved) file for appending text; `IsolationError` if it is a symlink or has another name (checked on the open file: no race)."
+def open_append_fd(path: str | Path) -> int:
+    "Open a (resolved) file for appending, as a raw descriptor; `IsolationError` if it is a symlink or has another name (checked on the open file: no race)."
     try: fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as e:
         if os.path.islink(path): raise IsolationError(f"refused path {str(path)!r}: appending through a symlink") from None
@@ -182,7 +182,11 @@ def open_append(path: str | Path):
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
         os.close(fd); raise IsolationError(f"refused path {str(path)!r}: a hard link ({st.st_nlink} names for one file) or not a regular file")
-    return os.fdopen(fd, "a", encoding="utf-8")
+    return fd
+
+def open_append(path: str | Path):
+    "`open_append_fd` as a text file (UTF-8)."
+    return os.fdopen(open_append_fd(path), "a", encoding="utf-8")
 
 @patch
 def append_line(self: ArtifactStore, rel: str | Path, line: str) -> None:

@@ -172,7 +172,7 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
             breaker_until: str | None = None, fresh: set | None = None) -> StepResult:
     L = self.ledger
     target, regime, active, vols = self.signals.at(ts) if self.signals is not None else ({}, "RISK_OFF", "", {})
-    target = {s: w for s, w in target.items() if s in marks}
+    if not target.keys() <= marks.keys(): target = {s: w for s, w in target.items() if s in marks}
     fresh = set(marks) if fresh is None else fresh                  # pairs with a bar now: the only ones that can be priced and traded
     working = self.broker.open_orders()
     if working:                                    # an order still working (a partial fill's remainder) is cancelled and
@@ -209,7 +209,7 @@ def _decide(self: TradingEngine, ts: datetime, res: StepResult, marks: dict, equ
                 self.broker.submit(o); res.orders += 1
         res.fills += self._record_events()
     L.observe(regime=regime, active=active, risk=sv, equity=round(equity, 2),
-              target={s: round(w, 4) for s, w in sorted(dec.weights.items()) if w > 0})
+              target={s: round(w, 4) for s, w in dec.weights.items() if w > 0})   # (the line is written with sorted keys)
     return res
 
 

@@ -5,14 +5,15 @@
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
 import fcntl, functools, hashlib, json, logging, operator, os, sqlite3
-from contextlib import contextmanager
+import copy
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 from fastcore.basics import patch
-from .artifacts import ArtifactStore, ledger_file, open_append
+from .artifacts import ArtifactStore, ledger_file, open_append_fd
 from .clock import iso_utc, to_utc
 from .config import Config, DataPaths, data_paths
 from .log import get_logger, log_event
@@ -20,8 +21,8 @@ from .domain import (EXACT, Balance, Fill, Order, OrderEvent, OrderFilled, Order
                                  event_to_dict, fill_from_dict)
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'ARTIFACT_STREAM', 'LedgerError', 'StaleBar', 'LedgerLocked',
-           'Ledger', 'ledger_digest']
+__all__ = ['SCHEMA_VERSION', 'DIGEST_TABLES', 'OUTBOX_TRIM', 'ARTIFACT_STREAM', 'MAX_OPEN_LOGS', 'LedgerError', 'StaleBar',
+           'LedgerLocked', 'Ledger', 'ledger_digest']
 
 # %% ../nbs/33_ledger.ipynb #f2a6e801
 SCHEMA_VERSION = 1
@@ -121,7 +122,8 @@ class Ledger:
         self.con.execute("PRAGMA busy_timeout=10000")
         self._bar: datetime | None = None       # the bar whose transaction is open
         self._pending, self._queued, self._appended = 0, 0, 0   # bars in the open batch; lines queued; last outbox seq appended
-        self._trimmed, self._unsynced, self._paths = 0, set(), {}
+        self._trimmed, self._unsynced, self._paths, self._fds = 0, set(), {}, {}   # (+ log files kept open for appending: rel -> fd)
+        self._bar_iso: str | None = None        # `_iso(self._bar)`, the open bar's ISO time (stamped on every row it writes)
         self.on_event = None   # `f(kind, ts, payload)`, told of every engine event as it is recorded (alerts hook in here)   # last outbox seq deleted; files appended to since their fsync; rel -> path
         self._trim_every = 1 if self.commit_every == 1 else OUTBOX_TRIM
         self._eq_rows, self._lines, self._meta_w = [], [], {}   # rows of the open batch's complete bars, written at commit
@@ -159,6 +161,7 @@ class Ledger:
         try:
             if not self.readonly: self.commit(); self._sync_logs()
             self.con.close()
+            self._close_logs()
         finally: self._unlock()
     def _unlock(self) -> None:
         if self._lock_fd is not None: os.close(self._lock_fd); self._lock_fd = None   # closing the file releases the flock
@@ -190,12 +193,20 @@ def _write_deferred(self: Ledger) -> None:
         rows = sorted((k, v if isinstance(v, str) else _j(v.value)) for k, v in self._meta_w.items())
         self.con.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", rows); self._meta_w = {}
 
+_IN_BAR = nullcontext()   # a write inside a bar is part of the bar's transaction: nothing to enter or leave
+
+@patch
+def _tx(self: Ledger):
+    "The transaction of one write: the open bar's (its first write opens the bar's savepoint when batching), else its own."
+    if self._bar is not None:
+        if not self._sp and self.commit_every > 1: self.con.execute("SAVEPOINT bar"); self._sp = True
+        return _IN_BAR
+    return self._own_tx()
+
 @patch
 @contextmanager
-def _tx(self: Ledger):
-    if self._bar is not None:                       # inside a bar: its first write opens the bar's savepoint (batches)
-        if not self._sp and self.commit_every > 1: self.con.execute("SAVEPOINT bar"); self._sp = True
-        yield; return
+def _own_tx(self: Ledger):
+    "A write outside a bar: in the open batch (after its complete bars' deferred rows), or in a transaction of its own."
     if self.con.in_transaction:                     # between bars of a batch: after the complete bars' deferred rows
         self._write_deferred(); yield; return
     self._begin()
@@ -212,17 +223,34 @@ def last_bar(self: Ledger) -> datetime | None:
     "The open time of the last bar whose transaction completed (committed, or pending in the open batch)."
     return self._last
 
+class _BarTransaction:
+    "What `Ledger.bar_transaction` returns: a context manager class (entered once per bar; cheaper than a generator's)."
+    __slots__ = ("ledger", "ts")
+    def __init__(self, ledger: Ledger, ts: datetime): self.ledger, self.ts = ledger, ts
+    def __enter__(self) -> Ledger:
+        self.ledger._open_bar(self.ts); return self.ledger
+    def __exit__(self, et, ev, tb) -> bool:
+        L = self.ledger
+        if et is None:
+            try:
+                if L._sp: L.con.execute("RELEASE bar")
+            except BaseException: L._abort_bar(); raise
+            L._close_bar(); return False
+        L._abort_bar(); return False          # (the exception propagates)
+
 @patch
-@contextmanager
-def bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
+def bar_transaction(self: Ledger, bar_ts: datetime) -> _BarTransaction:
     "One bar's work, all or nothing: an exception (or a crash) leaves none of it; then the JSONL lines are written."
     if self.readonly: raise LedgerError("read-only ledger")
-    bar_ts = _utc(bar_ts)
+    return _BarTransaction(self, _utc(bar_ts))
+
+@patch
+def _open_bar(self: Ledger, bar_ts: datetime) -> None:
+    "Begin a bar: checks, the batch's transaction (and the file's last bar when another connection wrote)."
     if self._bar is not None: raise LedgerError(f"bar transactions do not nest ({iso_utc(bar_ts)} inside {iso_utc(self._bar)})")
     if self._last is not None and bar_ts <= self._last:
         raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last committed bar {iso_utc(self._last)}")
-    batch, began = self.commit_every > 1, not self.con.in_transaction
-    if began:         # inside an open batch we have held the write lock since its first bar: nobody else can have written
+    if not self.con.in_transaction:   # inside an open batch we have held the write lock since its first bar: nobody else can have written
         self._begin()
         dv = self.con.execute("PRAGMA data_version").fetchone()[0]
         if dv != self._dv:                # another connection committed since the last check: read what is in the file
@@ -231,19 +259,23 @@ def bar_transaction(self: Ledger, bar_ts: datetime) -> Iterator[Ledger]:
                 self.con.execute("ROLLBACK")
                 raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
             self._dv = dv
-    self._bar, self._sp = bar_ts, False
-    try:
-        yield self
-        if self._sp: self.con.execute("RELEASE bar")
-    except BaseException:
-        if not batch: self.con.execute("ROLLBACK")
-        elif self._sp: self.con.execute("ROLLBACK TO bar"); self.con.execute("RELEASE bar")
-        self._invalidate()                # drops the bar's deferred rows too
-        self._bar = None
-        self.commit()                     # the complete bars before this one (when batching)
-        raise
-    finally: self._bar = None
-    self._eq_rows += self._b_eq; self._lines += self._b_lines; self._meta_w.update(self._b_meta); self._meta_w["last_bar"] = _iso(bar_ts)
+    self._bar, self._bar_iso, self._sp = bar_ts, _iso(bar_ts), False
+
+@patch
+def _abort_bar(self: Ledger) -> None:
+    "The bar failed: undo it (its savepoint, or the whole transaction when not batching), keep the complete bars before it."
+    if self.commit_every == 1: self.con.execute("ROLLBACK")
+    elif self._sp: self.con.execute("ROLLBACK TO bar"); self.con.execute("RELEASE bar")
+    self._invalidate()                # drops the bar's deferred rows too
+    self._bar = self._bar_iso = None
+    self.commit()                     # the complete bars before this one (when batching)
+
+@patch
+def _close_bar(self: Ledger) -> None:
+    "The bar is complete: its deferred rows join the batch, which commits every `commit_every` bars."
+    bar_ts, iso = self._bar, self._bar_iso
+    self._bar = self._bar_iso = None
+    self._eq_rows += self._b_eq; self._lines += self._b_lines; self._meta_w.update(self._b_meta); self._meta_w["last_bar"] = iso
     self._b_eq, self._b_lines, self._b_meta = [], [], {}
     self._last, self._pending = bar_ts, self._pending + 1
     if self._pending >= self.commit_every: self.commit()
@@ -271,16 +303,31 @@ def _queue_line(self: Ledger, stream: str, day: datetime | None, obj: dict) -> N
 @patch
 def _append_lines(self: Ledger, rel: str, lines: list[str]) -> None:
     "Append lines to a log file: one write, no fsync (`_sync_logs` makes them durable before their outbox rows go)."
-    p = self._paths.get(rel)
-    if p is None:
-        p = self._paths[rel] = self._resolve_log(rel); p.parent.mkdir(parents=True, exist_ok=True)
-    with open_append(p) as f: f.write("".join(l + "\n" for l in lines))
+    fd = self._fds.get(rel)
+    if fd is None:                       # opened (and checked: no symlink, no hard link) once, then kept open
+        p = self._paths.get(rel)
+        if p is None: p = self._paths[rel] = self._resolve_log(rel); p.parent.mkdir(parents=True, exist_ok=True)
+        if len(self._fds) >= MAX_OPEN_LOGS: self._close_logs()   # (yesterday's files)
+        fd = self._fds[rel] = open_append_fd(p)
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    while data: data = data[os.write(fd, data):]
     self._unsynced.add(rel)
+
+MAX_OPEN_LOGS = 8   # log files a ledger keeps open for appending (one per stream and day)
+
+@patch
+def _close_logs(self: Ledger) -> None:
+    "fsync and close the log files kept open."
+    self._sync_logs()
+    for fd in self._fds.values(): os.close(fd)
+    self._fds = {}
 
 @patch
 def _sync_logs(self: Ledger) -> None:
     "fsync every log file appended to since its last fsync."
     for rel in sorted(self._unsynced):
+        fd = self._fds.get(rel)
+        if fd is not None: os.fsync(fd); continue
         fd = os.open(self._paths[rel], os.O_RDONLY)
         try: os.fsync(fd)
         finally: os.close(fd)
@@ -312,7 +359,7 @@ def observe(self: Ledger, bar_ts: datetime | None = None, **fields) -> None:
     "Queue one observation line (regime, weights, equity, …) for `bar_ts` (default: the open bar)."
     ts = to_utc(bar_ts) if bar_ts is not None else self._bar
     if ts is None: raise LedgerError("observe needs a bar_ts outside a bar transaction")
-    self._queue_line("observations", ts, {"bar_ts": _iso(ts), **fields})
+    self._queue_line("observations", ts, {"bar_ts": self._bar_iso if bar_ts is None else _iso(ts), **fields})
 
 @patch
 def append_artifact_line(self: Ledger, rel: str, obj: dict) -> None:
@@ -337,9 +384,9 @@ def add_order(self: Ledger, order: Order) -> bool:
     row = _order_row(order, rec)
     with self._tx():
         cur = self.con.execute(f"INSERT OR IGNORE INTO orders({','.join(_ORDER_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_ORDER_COLS))}, ?)",
-                               (*row.values(), _iso(self._bar)))
+                               (*row.values(), self._bar_iso))
     if cur.rowcount == 0: return False
-    self._orders[order.client_id] = Order.from_record(rec)        # the ledger's own copy
+    self._orders[order.client_id] = copy.copy(order)              # the ledger's own copy (every field is an immutable value)
     return True
 
 def _copy(o: Order | None) -> Order | None: return None if o is None else Order.from_record(o.to_record())
@@ -372,24 +419,24 @@ def apply_event(self: Ledger, ev: OrderEvent) -> bool:
         if isinstance(ev, OrderFilled) and ev.fill.trade_id in o.trade_ids: return False   # already recorded
         o.apply(ev)
         self.con.execute("INSERT INTO order_events(ledger_bar, client_id, kind, ts, payload) VALUES (?,?,?,?,?)",
-                         (_iso(self._bar), ev.client_id, ev.kind, iso_utc(ev.ts), _j(event_to_dict(ev))))
+                         (self._bar_iso, ev.client_id, ev.kind, iso_utc(ev.ts), _j(ed := event_to_dict(ev))))
         self.con.execute(_UPDATE_STATE, (o.status.value, o.exchange_id, str(o.filled), _s(o.avg_price), str(o.fees), o.reason,
                                          o.kraken_error, _iso(o.updated_ts), o.client_id))
-        if isinstance(ev, OrderFilled): self._record_fill(ev.fill, o)
+        if isinstance(ev, OrderFilled): self._record_fill(ev.fill, o, ed["fill"])
         if o.is_closed: self._orders.pop(o.client_id, None)
     return True
 
 _UPDATE_STATE = f"UPDATE orders SET {', '.join(f'{c}=?' for c in _STATE_COLS)} WHERE client_id=?"
+_FILL_COLS = ("trade_id", "order_id", "client_id", "symbol", "side", "amount", "price", "fee", "fee_currency", "liquidity", "ts")
+_INSERT_FILL = f"INSERT INTO fills({','.join(_FILL_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_FILL_COLS))}, ?)"
 
 @patch
-def _record_fill(self: Ledger, f: Fill, o: Order) -> None:
-    d = event_to_dict(OrderFilled.of(f))["fill"]
-    cols = ("trade_id", "order_id", "client_id", "symbol", "side", "amount", "price", "fee", "fee_currency", "liquidity", "ts")
-    self.con.execute(f"INSERT INTO fills({','.join(cols)}, ledger_bar) VALUES ({','.join('?' * len(cols))}, ?)", (*(d[c] for c in cols), _iso(self._bar)))
+def _record_fill(self: Ledger, f: Fill, o: Order, d: dict) -> None:   # d: the fill as `event_to_dict` gives it
+    self.con.execute(_INSERT_FILL, (*map(d.__getitem__, _FILL_COLS), self._bar_iso))
     pos = self._pos_cache().setdefault(f.symbol, Position(f.symbol))
     pos.apply(f)
     self.con.execute("INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?)",
-                     (pos.symbol, str(pos.amount), str(pos.avg_price), str(pos.realized_pnl), str(pos.fees), pos.n_fills, _iso(self._bar)))
+                     (pos.symbol, str(pos.amount), str(pos.avg_price), str(pos.realized_pnl), str(pos.fees), pos.n_fills, self._bar_iso))
     self._queue_line("trades", f.ts, {**d, "strategy": o.strategy, "bar_ts": _iso(o.bar_ts)})
 
 
@@ -423,10 +470,10 @@ def record_equity(self: Ledger, bar_ts: datetime, balances: Mapping[str, Balance
             if self._bal is None: self._bal = {c: (t, h) for c, t, h in self.con.execute("SELECT currency, total, hold FROM balances")}
             for k in sorted(set(self._bal) - set(new)): self.con.execute("DELETE FROM balances WHERE currency=?", (k,))
             for k in sorted(new):
-                if self._bal.get(k) != new[k]: self.con.execute("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (k, *new[k], _iso(self._bar)))
+                if self._bal.get(k) != new[k]: self.con.execute("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (k, *new[k], self._bar_iso))
             self._bal = new
         self._bal_src, self._eq_terms = dict(balances), terms
-    row = (_iso(bar_ts), str(eq), str(cash), str(eq - cash))
+    row = (self._bar_iso if bar_ts is self._bar else _iso(bar_ts), str(eq), str(cash), str(eq - cash))
     if self._bar is not None: self._b_eq.append(row)            # written with the batch
     else:
         with self._tx(): self.con.execute("INSERT OR REPLACE INTO equity VALUES (?,?,?,?)", row)
@@ -437,7 +484,7 @@ def log_event(self: Ledger, kind: str, ts: datetime | None = None, **payload) ->
     "Append an engine event (pause, resume, risk denial, restart…) stamped `ts` (default: the open bar)."
     with self._tx():
         self.con.execute("INSERT INTO engine_events(ledger_bar, ts, kind, payload) VALUES (?,?,?,?)",
-                         (_iso(self._bar), _iso(ts if ts is not None else self._bar), kind, _j(payload)))
+                         (self._bar_iso, (_iso(ts) if ts is not None else self._bar_iso), kind, _j(payload)))
     if self.on_event is not None:
         try: self.on_event(kind, ts if ts is not None else self._bar, payload)
         except Exception as e: log_event(get_logger("ledger"), "event hook failed", logging.WARNING, kind=kind, error=f"{type(e).__name__}: {e}")

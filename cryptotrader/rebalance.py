@@ -55,6 +55,7 @@ def rebalance_orders(target: Mapping[str, float], holdings: Mapping[str, Decimal
         if not chk.ok:
             skipped.append(Skipped(sym, side.value, amount, chk.reason)); continue
         (buys if side is Side.BUY else sells).append((ins, side, amount, px))
+    if not buys and not sells: return [], skipped                     # (most bars: inside the band everywhere)
     free = float(cash) + sum(float(a) * px * (1 - fee_reserve) for _, _, a, px in sells)
     need = sum(float(a) * px for _, _, a, px in buys) * (1 + fee_reserve)
     scale = min(1.0, free / need) if need > 0 else 1.0

@@ -99,24 +99,25 @@ class RiskManager:
 def apply(self: RiskManager, target: dict[str, float], current: dict[str, float], vols: dict[str, float],
            equity: float, day_start_equity: float, peak_equity: float, breaker_until: str | None = None) -> RiskDecision:
     "Adjust `target` weights given `current` weights, volatilities and the equity path."
-    L, denials = self.limits, []
+    L, denials, isfinite = self.limits, [], math.isfinite
     def deny(rule, sym, req, allowed, reason):
         denials.append(Denial(rule, sym, float(req), float(allowed), reason))
     state, why = self.state(equity, day_start_equity, peak_equity, breaker_until)
-    syms = sorted(set(target) | set(current))
     if state is RiskState.HALTED:
         deny("kill_switch", None, sum(max(0, w) for w in target.values()), sum(current.values()), why)
         return self._logged(RiskDecision(dict(current), state, tuple(denials)))
     w = {}
-    for s in syms:
+    for s in sorted(target.keys() | current.keys()):
         x = float(target.get(s, 0.0))
-        if not math.isfinite(x) or x < 0: deny("long_only", s, x, 0.0, "spot long-only: weight must be finite and ≥ 0"); x = 0.0
-        if x > 0 and not (s in vols and math.isfinite(vols[s]) and vols[s] > 0):
-            deny("no_volatility", s, x, 0.0, "no volatility estimate yet"); x = 0.0
+        if not isfinite(x) or x < 0: deny("long_only", s, x, 0.0, "spot long-only: weight must be finite and ≥ 0"); x = 0.0
+        if x > 0:
+            v = vols.get(s)
+            if v is None or not (isfinite(v) and v > 0): deny("no_volatility", s, x, 0.0, "no volatility estimate yet"); x = 0.0
         w[s] = x
     k = vol_target_scale(w, vols, L.vol_target)
     if k < 1:
-        deny("vol_target", None, sum(w.values()), sum(w.values()) * k, f"estimated volatility above the {L.vol_target:.0%} target: weights scaled by {k:.3f}")
+        g = sum(w.values())
+        deny("vol_target", None, g, g * k, f"estimated volatility above the {L.vol_target:.0%} target: weights scaled by {k:.3f}")
         w = {s: x * k for s, x in w.items()}
     for s, x in w.items():
         if x > L.max_pair_weight: deny("max_pair_weight", s, x, L.max_pair_weight, f"{s} capped at {L.max_pair_weight:.0%}"); w[s] = L.max_pair_weight
@@ -129,7 +130,7 @@ def apply(self: RiskManager, target: dict[str, float], current: dict[str, float]
         for s, x in w.items():
             cur = float(current.get(s, 0.0))
             if x > cur + 1e-12: deny("reduce_only", s, x, cur, why); w[s] = cur
-    return self._logged(RiskDecision({s: x for s, x in w.items()}, state, tuple(denials)))
+    return self._logged(RiskDecision(w, state, tuple(denials)))
 
 SIZING_RULES = frozenset({"vol_target", "max_pair_weight", "max_gross_exposure"})  # routine sizing: logged at DEBUG
 
@@ -137,6 +138,7 @@ SIZING_RULES = frozenset({"vol_target", "max_pair_weight", "max_gross_exposure"}
 def _logged(self: RiskManager, d: RiskDecision) -> RiskDecision:
     "Log every denial (DEBUG for routine sizing and for a state that persists), and each change of state at WARNING."
     new_state = d.state is not getattr(self, "_state", RiskState.NORMAL)
+    if not (new_state or d.denials): return d                 # (most bars)
     if new_state:
         why = next((x.reason for x in d.denials if x.rule in ("kill_switch", "reduce_only")), "limits clear")
         log_event(self.log, f"risk state {d.state.value}", logging.WARNING if d.state is not RiskState.NORMAL else logging.INFO, reason=why)

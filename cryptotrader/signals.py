@@ -29,8 +29,10 @@ class Signals:
 
     def __post_init__(self):   # plain arrays and a ts → row map: `at` is called once per bar in the hot loop
         object.__setattr__(self, "_row", {t: i for i, t in enumerate(self.weights.index.to_pydatetime())})
-        object.__setattr__(self, "_w", self.weights.to_numpy(dtype=float))
-        object.__setattr__(self, "_v", self.vol.reindex(columns=self.weights.columns).to_numpy(dtype=float))
+        w = self.weights.to_numpy(dtype=float)
+        object.__setattr__(self, "_w", np.where(np.isfinite(w) & (w > 0), w, 0.0))      # only finite positive weights count
+        object.__setattr__(self, "_v", v := self.vol.reindex(columns=self.weights.columns).to_numpy(dtype=float))
+        object.__setattr__(self, "_v_finite", np.isfinite(v).all(axis=1).tolist())     # rows without a NaN volatility
         object.__setattr__(self, "_r", self.regime.astype(str).tolist())
         object.__setattr__(self, "_a", self.active.astype(str).tolist())
         object.__setattr__(self, "_syms", list(self.weights.columns))
@@ -38,8 +40,9 @@ class Signals:
     def at(self, ts) -> tuple[dict[str, float], str, str, dict[str, float]]:
         "(weights, regime, active, vols) at bar `ts`, as plain Python values."
         i = self._row[ts]
-        w = {s: x for s, x in zip(self._syms, self._w[i].tolist()) if x > 0 and math.isfinite(x)}
-        v = {s: x for s, x in zip(self._syms, self._v[i].tolist()) if math.isfinite(x)}
+        w = {s: x for s, x in zip(self._syms, self._w[i].tolist()) if x > 0}
+        v = dict(zip(self._syms, self._v[i].tolist())) if self._v_finite[i] else \
+            {s: x for s, x in zip(self._syms, self._v[i].tolist()) if math.isfinite(x)}
         return w, self._r[i], self._a[i], v
 
 VOL_WINDOW = "7d"  # realised volatility behind the risk manager's volatility targeting

@@ -153,6 +153,8 @@ class Universe:
                 for k in _keys(name): self._index.setdefault(k, ins)
 
     def __getitem__(self, name: str) -> Instrument:
+        ins = self._index.get(name)          # an exact name (the hot path: every order, every bar)
+        if ins is not None: return ins
         for k in _keys(name):
             if k in self._index: return self._index[k]
         close = difflib.get_close_matches(name.upper(), self.symbols, n=1)
