@@ -1,7 +1,7 @@
 """Speed of the paper trading loop against a plain pure-Python 6-stage pipeline (run by hand, not a test).
 
     .venv/bin/python benchmarks/bench_paper.py                       # 10 pairs × 525,600 1-minute bars (5.26 M bar-events)
-    .venv/bin/python benchmarks/bench_paper.py --bars 50000 --pairs 10 [--profile-bars 20000] [--commit-every 24]
+    .venv/bin/python benchmarks/bench_paper.py --bars 50000 --pairs 10 [--profile-bars 20000] [--commit-every N]
 
 Data — 10 pairs × N 1-minute bars built from REAL bundled bars (no 1-minute file ships with the repo):
 each pair takes the bar *shapes* of a real 1h file — close-to-close log return, open/high/low relative to the previous close,
@@ -14,7 +14,8 @@ at least as often as they would on real minutes — a harder case for the loop, 
 Timed, in the same process:
 1. reference: a plain pure-Python pipeline over the same bar-events — a `Bar` object per bar, six stages, one method call each
    (data → features (EMA pair) → signal (cross) → risk (clip) → order (on change) → fill/portfolio (mark to market));
-2. engine: `TradingEngine.step` with `PaperBroker` + `Ledger` (SQLite WAL, JSONL logs, commit_every as the paper service)
+2. engine: `TradingEngine.step` with `PaperBroker` + `Ledger` (SQLite WAL, JSONL logs; every bar a transaction, committed
+   in batches of one simulated day as the paper service's replay does: `replay_commit_every`, 1,440 bars at 1m)
    over `panel_bars(panel)` — the whole loop the paper service runs, bars built from the columns on the fly.
 The signals (features → regime → selector → target weights; vectorised, computed once before a replay, as `run_replay`
 does) are timed separately and NOT counted in the loop's rate.
@@ -171,7 +172,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=YEAR, help="1-minute bars per pair (default: one year, 525,600)")
     ap.add_argument("--pairs", type=int, default=10, choices=range(1, 11), metavar="1..10")
-    ap.add_argument("--commit-every", type=int, default=24, help="bars per ledger commit (the paper service's default: 24)")
+    ap.add_argument("--commit-every", type=int, default=None,
+                    help="bars per ledger commit (default: the paper service's replay rule, one simulated day: 1,440 1-minute bars)")
     ap.add_argument("--home", help="keep the ledger and JSONL logs of the timed run in this (new) folder")
     ap.add_argument("--profile-bars", type=int, default=20_000, help="bars of the profiled slice (0: no profile)")
     a = ap.parse_args(argv)
@@ -190,6 +192,9 @@ def main(argv=None):
     n_ref, t_ref, c_ref = run_reference(panel)
     print(f"reference  6-stage pure-Python pipeline: {n_ref:>11,} bar-events in {t_ref:8.2f} s = {n_ref / t_ref:>12,.0f} bar-events/s "
           f"(CPU time: {n_ref / c_ref:,.0f}/s)")
+    if a.commit_every is None:
+        from cryptotrader.node import replay_commit_every
+        a.commit_every = replay_commit_every("1m")
     n, dt, ct, fills, digest, _ = run_engine(panel, signals, a.commit_every, home=a.home)
     rate, ref_rate, crate = n / dt, n_ref / t_ref, n / ct
     print(f"engine     step + PaperBroker + Ledger  : {n:>11,} bar-events in {dt:8.2f} s = {rate:>12,.0f} bar-events/s "

@@ -14,7 +14,7 @@ from .config import Config, DataPaths
 from .data import Panel, timeframe_delta
 from .engine import StepResult
 from .ledger import Ledger
-from .node import ReplayFeed, TradingNode
+from .node import ReplayFeed, TradingNode, replay_commit_every
 from .risk import KillSwitch
 from .universe import Universe, load_universe
 
@@ -96,7 +96,7 @@ def simulate_book(cfg: Config, panel: Panel, signals, universe: Universe | None 
     "Trade `signals` on `panel` with the paper node of `cfg` (a temporary ledger): the traded book."
     universe = universe or load_universe(cfg, symbols=panel.symbols)
     with tempfile.TemporaryDirectory(prefix="traded-book-") as tmp:
-        led = Ledger(Path(tmp) / "book.sqlite", DataPaths(Path(tmp)) if logs else None, commit_every=24 if logs else 10_000)
+        led = Ledger(Path(tmp) / "book.sqlite", DataPaths(Path(tmp)) if logs else None, commit_every=replay_commit_every(panel.timeframe) if logs else 10_000)
         try:
             node = TradingNode.build(cfg, universe, led, signals, seed=seed, kill_switch=kill_switch)
             results = node.run(ReplayFeed.of(panel), progress, desc="traded book")

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator, Protocol, runtime_checkable
 from .alerts import ledger_alerts
 from .broker import Broker
 from .clock import Clock, TestClock, iso_utc
-from .config import Config
+from .config import Config, timeframe_delta
 from .data import Panel
 from .domain import Bar
 from .engine import StepResult, TradingEngine, panel_bars
@@ -24,8 +24,8 @@ from .scheduler import Scheduler
 from .universe import Universe
 
 # %% auto #0
-__all__ = ['WARMUP', 'SignalSource', 'UpdatableSignals', 'BarBatch', 'BarFeed', 'ReplayFeed', 'progress_bar', 'graceful_stop',
-           'TradingNode']
+__all__ = ['WARMUP', 'SignalSource', 'UpdatableSignals', 'BarBatch', 'BarFeed', 'ReplayFeed', 'replay_commit_every',
+           'progress_bar', 'graceful_stop', 'TradingNode']
 
 # %% ../nbs/36a_node.ipynb #db402194
 @runtime_checkable
@@ -71,6 +71,11 @@ class ReplayFeed:
         for ts, bars in self.steps:
             if stop.is_set(): return
             yield BarBatch(ts, bars)
+
+# %% ../nbs/36a_node.ipynb #f937026f
+def replay_commit_every(timeframe: str) -> int:
+    "Bars per commit in a replay: one simulated day of `timeframe` bars (at least 1); real-time feeds commit every bar."
+    return max(1, timedelta(days=1) // timeframe_delta(timeframe))
 
 # %% ../nbs/36a_node.ipynb #a25dd1ce
 def progress_bar(total: int | None, enabled: bool, desc: str = "replay"):

@@ -15,7 +15,7 @@ from .config import Config, DataPaths
 from .data import Panel
 from .signals import Signals
 from .ledger import Ledger
-from .node import ReplayFeed, TradingNode
+from .node import ReplayFeed, TradingNode, replay_commit_every
 from .scheduler import Scheduler, TrainingWindow
 from .universe import Universe
 
@@ -50,12 +50,12 @@ class PaperRun:
     digest: str
 
 def paper_replay(weights: pd.DataFrame, panel: Panel, cfg: Config, universe: Universe, min_trade_fraction: float,
-                 root: str | Path | None = None, commit_every: int = 24) -> PaperRun:
+                 root: str | Path | None = None, commit_every: int | None = None) -> PaperRun:   # None: the paper service's (`replay_commit_every`)
     "Replay `weights` through the paper trading node (engine, paper broker, ledger in `root`, default a temporary folder), without the training window."
     from cryptotrader.ledger import ledger_digest
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(root or tmp)
-        led = Ledger(root / "parity.sqlite", DataPaths(root), commit_every=commit_every)
+        led = Ledger(root / "parity.sqlite", DataPaths(root), commit_every=commit_every or replay_commit_every(panel.timeframe))
         node = TradingNode.build(cfg, universe, led, weights_signals(weights), scheduler=Scheduler(NO_PAUSE, TestClock()),
                                  min_trade_fraction=min_trade_fraction)
         node.run(ReplayFeed.of(panel))

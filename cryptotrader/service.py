@@ -14,7 +14,7 @@ import pandas as pd
 from .alerts import Alerter
 from .artifacts import ArtifactStore, ledger_path
 from .book import book_figure, book_metrics, book_of, breaker_periods
-from .node import WARMUP, ReplayFeed, TradingNode
+from .node import WARMUP, ReplayFeed, TradingNode, replay_commit_every
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
 from .data import Panel, load_panel
@@ -93,7 +93,7 @@ def service_signals(cfg: Config, history: Panel, store: ArtifactStore, on_event:
     "The signals the service trades: the rules' selector, or the environment's approved model once verified (`47_model_runtime`); with the service's `ledger`, restart-transparent."
     return ModelSignals(compute_signals(history, cfg), history, cfg, store, on_event=on_event, shadow=shadow, ledger=ledger)
 
-def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: bool = True, commit_every: int = 24,
+def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: bool = True, commit_every: int | None = None,
                stop_after: int | None = None, environ: dict | None = None, report: bool = True) -> ReplayResult:
     "Replay `spec` through the engine with the paper broker; resume from the ledger; summarise and report."
     if cfg.mode != "paper": raise ValueError(f"the paper service needs a paper config; {cfg.env} is mode {cfg.mode!r}")
@@ -101,7 +101,7 @@ def run_replay(cfg: Config, spec: ReplaySpec, fresh: bool = False, progress: boo
     paths = data_paths(cfg, environ).create()
     lp = ledger_path(cfg, environ)
     uni, history, panel, _ = replay_inputs(cfg, spec)      # the pairs without data are said once, in the summary (`missing_pairs`)
-    led = Ledger(lp, paths, commit_every=commit_every, fresh=fresh)   # --fresh discards the ledger under its lock: never a running service's
+    led = Ledger(lp, paths, commit_every=commit_every or replay_commit_every(spec.timeframe), fresh=fresh)   # --fresh discards the ledger under its lock: never a running service's
     signals = service_signals(cfg, history, ArtifactStore.for_area(paths), ledger=led)   # events, shadow lines, model state: in the bar's transaction
     notes = list(signals.notes)
     try:
