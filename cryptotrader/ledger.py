@@ -6,6 +6,7 @@
 from __future__ import annotations
 import fcntl, functools, hashlib, json, logging, operator, os, sqlite3
 import copy
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -69,7 +70,9 @@ class LedgerLocked(LedgerError):
 
 # %% ../nbs/33_ledger.ipynb #3a71bb47
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)   # built once: `json.dumps` with options builds one per call
-def _j(obj) -> str: return _JSON.encode(obj)
+_C_JSON = (c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)   # its C encoder, built once too
+           if c_make_encoder is not None else None)                                            # (`encode` builds one per call)
+def _j(obj) -> str: return "".join(_C_JSON(obj, 0)) if _C_JSON is not None else _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
 @functools.lru_cache(maxsize=4096)
 def _iso_cached(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)

@@ -68,7 +68,9 @@ class KillSwitch:
 # %% ../nbs/24_risk.ipynb #7ca0aef6
 def vol_target_scale(weights: dict[str, float], vols: dict[str, float], target: float) -> float:
     "Factor (≤ 1) that brings Σ wᵢσᵢ down to `target`."
-    est = sum(w * vols[s] for s, w in weights.items() if w > 0 and s in vols and math.isfinite(vols[s]))
+    est, isfinite = 0, math.isfinite
+    for s, w in weights.items():             # (a loop: no generator per bar)
+        if w > 0 and (v := vols.get(s)) is not None and isfinite(v): est += w * v
     return 1.0 if est <= target or est == 0 else target / est
 
 # %% ../nbs/24_risk.ipynb #54a5d1e4
