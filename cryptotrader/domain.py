@@ -176,7 +176,10 @@ EVENT_TYPES = {c.kind: c for c in (OrderAccepted, OrderRejected, OrderFilled, Or
 @functools.cache
 def _names(cls) -> tuple[str, ...]: return tuple(f.name for f in fields(cls))
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})   # JSON already (an Enum on str is not: its type is its class)
+
 def _jsonable(v):
+    if type(v) in _PLAIN: return v
     if isinstance(v, Decimal): return str(v)
     if isinstance(v, datetime):   # iso_utc; for UTC whole seconds (every bar time) without its conversions
         return v.isoformat()[:-6] + "Z" if type(v) is datetime and v.tzinfo is timezone.utc and not v.microsecond else iso_utc(v)

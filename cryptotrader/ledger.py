@@ -5,7 +5,6 @@
 # %% ../nbs/33_ledger.ipynb #42c2de48
 from __future__ import annotations
 import fcntl, functools, hashlib, json, logging, operator, os, sqlite3
-import copy
 from json.encoder import c_make_encoder, encode_basestring_ascii
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -391,10 +390,15 @@ def add_order(self: Ledger, order: Order) -> bool:
         cur = self.con.execute(f"INSERT OR IGNORE INTO orders({','.join(_ORDER_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_ORDER_COLS))}, ?)",
                                (*row.values(), self._bar_iso))
     if cur.rowcount == 0: return False
-    self._orders[order.client_id] = copy.copy(order)              # the ledger's own copy (every field is an immutable value)
+    self._orders[order.client_id] = _clone(order)                # the ledger's own copy
     return True
 
 def _copy(o: Order | None) -> Order | None: return None if o is None else Order.from_record(o.to_record())
+
+def _clone(o: Order) -> Order:
+    "A copy of `o` (every field of an `Order` is an immutable value: a shallow copy is a whole one)."
+    c = object.__new__(Order); c.__dict__.update(o.__dict__)
+    return c
 
 @patch
 def get_order(self: Ledger, client_id: str) -> Order | None:
@@ -424,7 +428,7 @@ def apply_event(self: Ledger, ev: OrderEvent) -> bool:
         if isinstance(ev, OrderFilled) and ev.fill.trade_id in o.trade_ids: return False   # already recorded
         o.apply(ev)
         self.con.execute("INSERT INTO order_events(ledger_bar, client_id, kind, ts, payload) VALUES (?,?,?,?,?)",
-                         (self._bar_iso, ev.client_id, ev.kind, iso_utc(ev.ts), _j(ed := event_to_dict(ev))))
+                         (self._bar_iso, ev.client_id, ev.kind, _iso(ev.ts), _j(ed := event_to_dict(ev))))
         self.con.execute(_UPDATE_STATE, (o.status.value, o.exchange_id, str(o.filled), _s(o.avg_price), str(o.fees), o.reason,
                                          o.kraken_error, _iso(o.updated_ts), o.client_id))
         if isinstance(ev, OrderFilled): self._record_fill(ev.fill, o, ed["fill"])
