@@ -73,11 +73,11 @@ _C_JSON = (c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", Tr
            if c_make_encoder is not None else None)                                            # (`encode` builds one per call)
 def _j(obj) -> str: return "".join(_C_JSON(obj, 0)) if _C_JSON is not None else _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
-@functools.lru_cache(maxsize=4096)
-def _iso_cached(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
+def _iso_utc(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
     if type(t) is datetime and t.tzinfo is timezone.utc and not t.microsecond:    # (formatting the fields is faster than isoformat)
         return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t.year, t.month, t.day, t.hour, t.minute, t.second)
     return iso_utc(t)
+_iso_cached = functools.lru_cache(maxsize=4096)(_iso_utc)   # (a new bar's time misses: `_open_bar` formats it uncached)
 def _iso(t) -> str | None: return None if t is None else _iso_cached(t)
 @functools.lru_cache(maxsize=4096)
 def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
@@ -263,7 +263,7 @@ def _open_bar(self: Ledger, bar_ts: datetime) -> None:
                 self.con.execute("ROLLBACK")
                 raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
             self._dv = dv
-    self._bar, self._bar_iso, self._sp = bar_ts, _iso(bar_ts), False
+    self._bar, self._bar_iso, self._sp = bar_ts, _iso_utc(bar_ts), False
 
 @patch
 def _abort_bar(self: Ledger) -> None:
