@@ -28,9 +28,9 @@ from .universe import Universe
 __all__ = ['DEFAULT_GRIDS', 'TARGETS', 'BOOK_TARGETS', 'SWEEP_VERSION', 'ROW_COLUMNS', 'BLOCK_COLUMNS', 'WORKER_CONFIG',
            'FINAL_METRICS', 'parse_grid', 'target_params', 'grid_combos', 'params_hash', 'Study', 'SweepData',
            'unit_label', 'fingerprint', 'prepare', 'study_id', 'SweepTask', 'make_tasks', 'run_task', 'moments',
-           'dask_client', 'run_tasks', 'psr_moments', 'luck_sharpe', 'cscv_pbo', 'rank_corr', 'rank_study',
-           'study_signals', 'FinalTask', 'run_final', 'final_table', 'config_patch', 'heatmap_figure', 'equity_figure',
-           'study_report', 'read_parts', 'StudyResult', 'run_study']
+           'chunk_spans', 'dask_client', 'run_tasks', 'psr_moments', 'luck_sharpe', 'cscv_pbo', 'rank_corr',
+           'rank_study', 'study_signals', 'FinalTask', 'run_final', 'final_table', 'config_patch', 'heatmap_figure',
+           'equity_figure', 'study_report', 'read_parts', 'StudyResult', 'run_study']
 
 # %% ../nbs/46_sweep.ipynb #33ee6193
 DEFAULT_GRIDS: dict[str, dict[str, tuple]] = {
@@ -296,7 +296,21 @@ def _warm() -> str:
     import vectorbt  # noqa: F401
     return "ok"
 
-WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}   # see config/dask/distributed.yaml
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,    # see config/dask/distributed.yaml
+                 "distributed.worker.profile.enabled": False,
+                 "distributed.worker.memory.monitor-interval": "1s",
+                 "distributed.admin.tick.interval": "1s"}
+
+def chunk_spans(n: int, slots: int, most: int = 8) -> list[tuple[int, int]]:
+    "`[start, end)` spans over `n` tasks for `slots` worker threads (guided self-scheduling): each a 1/(2·slots) share of what is left, 1 to `most` tasks."
+    out, i = [], 0
+    while i < n:
+        k = min(most, max(1, -(-(n - i) // (2 * max(1, slots)))))
+        out.append((i, i + k)); i += k
+    return out
+
+def _run_chunk(fn: Callable, data, tasks: list) -> list:
+    return [fn(data, t) for t in tasks]
 
 def dask_client(scheduler: str | None = None, workers: int | None = None):
     "(client, cluster): a client of `scheduler`, or of a new local cluster of `workers` single-threaded processes."
@@ -335,8 +349,12 @@ def run_tasks(fn: Callable, data, tasks: list, scheduler: str | None = None, wor
             client.run(_warm)
             from distributed import Future
             d = data if isinstance(data, Future) else client.scatter(data, broadcast=True, hash=False)
-            futs = {client.submit(fn, d, t, key=f"{fn.__name__}-{t.key}", pure=False, retries=3): i for i, t in enumerate(tasks)}
-            for f in as_completed(futs): got(futs[f], f.result())
+            spans = chunk_spans(len(tasks), sum(client.nthreads().values()))
+            futs = {client.submit(_run_chunk, fn, d, tasks[a:b], key=f"{fn.__name__}-{tasks[a].key}-{b - a}", pure=False, retries=3): (a, b)
+                    for a, b in spans}
+            for f in as_completed(futs):
+                a, b = futs[f]
+                for i, res in zip(range(a, b), f.result()): got(i, res)
         finally:
             if own:
                 client.close()
