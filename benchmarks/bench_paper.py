@@ -147,7 +147,7 @@ def make_node(panel, signals, home: Path, commit_every: int):
 def run_engine(panel, signals, commit_every: int, profile: bool = False, home: str | None = None):
     "The whole paper loop over `panel`; returns (bar-events, seconds, CPU seconds, fills, digest, profile text)."
     from cryptotrader.ledger import ledger_digest
-    from cryptotrader.node import ReplayFeed
+    from cryptotrader.feeds import ReplayFeed
     with tempfile.TemporaryDirectory() as d:
         if home: d = home; Path(d).mkdir(parents=True, exist_ok=True)
         node = make_node(panel, signals, Path(d), commit_every)

@@ -14,7 +14,8 @@ from .config import Config, DataPaths
 from .data import Panel, timeframe_delta
 from .engine import StepResult
 from .ledger import Ledger
-from .node import ReplayFeed, TradingNode, replay_commit_every
+from .feeds import ReplayFeed
+from .node import TradingNode, replay_commit_every
 from .risk import KillSwitch
 from .universe import Universe, load_universe
 

@@ -45,7 +45,8 @@ def _print_step(s) -> None:
 @command("live", "trade on Kraken for real: credentials, reconciliation, then the engine bar by bar (dead-man's switch armed)")(_live_args)
 def cmd_live(args) -> int:
     from cryptotrader.kraken_broker import BrokerError, ReconcileError
-    from cryptotrader.realtime import LiveRefused, WarmupShort, check_live_config, run_live
+    from cryptotrader.feeds import WarmupShort
+    from cryptotrader.realtime import LiveRefused, check_live_config, run_live
     cfg = load_config(args.config)
     check_live_config(cfg)
     stop = stop_after(args)
@@ -66,7 +67,8 @@ def cmd_live(args) -> int:
 # %% ../nbs/98_cli_live.ipynb #57d44c55
 def paper_realtime(cfg, args) -> int:
     "Run `paper --realtime` (called by `cryptotrader paper`)."
-    from cryptotrader.realtime import WarmupShort, run_paper_realtime
+    from cryptotrader.feeds import WarmupShort
+    from cryptotrader.realtime import run_paper_realtime
     stop = stop_after(args)
     try: res = run_paper_realtime(cfg, args.exchange_url, parse_pairs(args.pairs, cfg), args.max_bars, fresh=args.fresh,
                                   history_dir=args.history or args.replay, on_step=_print_step, stop=stop)

@@ -5,16 +5,16 @@
 # %% ../nbs/36a_node.ipynb #08dcc84d
 from __future__ import annotations
 import contextlib, logging, signal, threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterable, Protocol, runtime_checkable
 from .alerts import ledger_alerts
 from .broker import Broker
 from .clock import Clock, TestClock, iso_utc
 from .config import Config, timeframe_delta
 from .data import Panel
 from .domain import Bar
-from .engine import StepResult, TradingEngine, panel_bars
+from .engine import StepResult, TradingEngine
+from .feeds import BarFeed
 from .signals import compute_signals
 from .kraken_broker import make_broker
 from .ledger import Ledger
@@ -24,8 +24,7 @@ from .scheduler import Scheduler
 from .universe import Universe
 
 # %% auto #0
-__all__ = ['WARMUP', 'SignalSource', 'UpdatableSignals', 'BarBatch', 'BarFeed', 'ReplayFeed', 'replay_commit_every',
-           'progress_bar', 'graceful_stop', 'TradingNode']
+__all__ = ['SignalSource', 'UpdatableSignals', 'replay_commit_every', 'progress_bar', 'graceful_stop', 'TradingNode']
 
 # %% ../nbs/36a_node.ipynb #db402194
 @runtime_checkable
@@ -37,40 +36,6 @@ class SignalSource(Protocol):
 class UpdatableSignals(SignalSource, Protocol):
     "A signal source that a live feed refreshes at each bar with the signals of a new trailing window."
     def update(self, base, panel: Panel) -> None: ...
-
-@dataclass(frozen=True)
-class BarBatch:
-    "One bar close: the bar's open time, the pairs' closed bars, and (a live feed) the trailing window the signals are recomputed on."
-    ts: datetime
-    bars: list[Bar]
-    panel: Panel | None = None
-
-class BarFeed(Protocol):
-    "Bar closes in time order. `live`: commit every bar. `total`: how many (None: unbounded). `batches(stop)` ends when `stop` is set."
-    live: bool
-    total: int | None
-    def batches(self, stop: threading.Event) -> Iterator[BarBatch]: ...
-
-WARMUP = timedelta(days=400)  # the history features and regimes see before a replay's start, and a real-time service's trailing window (the regime's volatility rank spans 365 d)
-
-class ReplayFeed:
-    "Stored bars, in time order: a panel's rows or (ts, bars) steps."
-    live = False
-    def __init__(self, steps: Iterable[tuple[datetime, list[Bar]]]): self.steps = list(steps)
-    @classmethod
-    def of(cls, panel: Panel) -> ReplayFeed: return cls(panel_bars(panel))
-    @property
-    def total(self) -> int: return len(self.steps)
-    def bars(self) -> Iterator[Bar]:
-        "Every bar (a restart warms the broker's volatility estimate with those up to the ledger's last bar)."
-        return (b for _, bars in self.steps for b in bars)
-    def after(self, last: datetime | None) -> ReplayFeed:
-        "The steps after `last` (a resumed ledger's last bar); all of them when `last` is None."
-        return self if last is None else ReplayFeed((ts, b) for ts, b in self.steps if ts > last)
-    def batches(self, stop: threading.Event) -> Iterator[BarBatch]:
-        for ts, bars in self.steps:
-            if stop.is_set(): return
-            yield BarBatch(ts, bars)
 
 # %% ../nbs/36a_node.ipynb #f937026f
 def replay_commit_every(timeframe: str) -> int:

@@ -15,7 +15,8 @@ from .config import Config, DataPaths
 from .data import Panel
 from .signals import Signals
 from .ledger import Ledger
-from .node import ReplayFeed, TradingNode, replay_commit_every
+from .feeds import ReplayFeed
+from .node import TradingNode, replay_commit_every
 from .scheduler import Scheduler, TrainingWindow
 from .universe import Universe
 

@@ -4,269 +4,35 @@
 
 # %% ../nbs/82_realtime.ipynb #d9eac13c
 from __future__ import annotations
-import logging, math, threading, time
+import logging, threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-import numpy as np
+from typing import Callable
 import pandas as pd
-from .clock import Clock, iso_utc, to_utc
+from .clock import Clock, iso_utc
 from .config import Config, CredentialsError, data_paths, load_credentials
-from .data import GAP_STALE_AFTER, OHLCV, DataNotFound, Panel, PanelReport, fill_gaps, find_gaps, load_ohlcv, timeframe_delta
+from .data import OHLCV, Panel, timeframe_delta
 from .domain import Bar
 from .alerts import Alerter, announced
 from .artifacts import ArtifactStore, IntegrityError, ledger_path
 from .engine import StepResult
 from .model_runtime import ModelSignals
-from .node import WARMUP, BarBatch, TradingNode   # WARMUP: the trailing window of the signals (as long as a replay's warm-up)
-from .kraken_broker import ReconcileError, ReconcileReport, RetryPolicy, classify_error, reconcile
+from .feeds import ExchangeClock, ExchangeFeed, History, MarketData, Warmup, waiter, warmup_history
+from .node import TradingNode
+from .kraken_broker import ReconcileError, ReconcileReport, reconcile
 from .ledger import Ledger
 from .log import get_logger, log_event
-from .metrics import ExchangeStats
 from .ops import OpsWatch, guarded_heartbeat
 from .ml import load_approved_model
 from .registry import load_approved
 from .risk import KillSwitch, RiskManager, RiskState
 from .store import MarketStore
-from .universe import ExchangeUnavailable, Universe, kraken_client, load_universe
+from .universe import ExchangeUnavailable, Universe, load_universe
 
 # %% auto #0
-__all__ = ['COMPACT_PARTS', 'WARMUP_SLACK', 'MarketData', 'ExchangeClock', 'waiter', 'History', 'store_fetched', 'Warmup',
-           'WarmupShort', 'warmup_history', 'FeedWatch', 'ServiceRisk', 'RealtimeResult', 'LiveSignals', 'ExchangeFeed',
-           'run_realtime', 'run_paper_realtime', 'check_live_config', 'LiveRefused', 'require_live_model', 'run_live']
-
-# %% ../nbs/82_realtime.ipynb #e8a24048
-class MarketData:
-    "Closed OHLC bars and the exchange's time, from Kraken's public API through ccxt."
-    def __init__(self, universe: Universe, timeframe: str = "1h", exchange_url: str | None = None, client=None,
-                 retry: RetryPolicy | None = None, timeout_ms: int = 10_000):
-        self.universe, self.timeframe, self.exchange_url = universe, timeframe, exchange_url
-        self.ex = client or kraken_client(exchange_url, enableRateLimit=False, timeout=timeout_ms)
-        self.retry = retry or RetryPolicy()
-        self.minutes = int(timeframe_delta(timeframe).total_seconds() // 60)
-        self.stats = ExchangeStats()      # count, errors, latency per call (the service keeps it in the ledger)
-        self.labels: dict[str, str] = {}     # symbol -> the `_source` label a test exchange sends with a series (Kraken sends none)
-    def _public(self, method: str, params: dict) -> dict:
-        for attempt in range(self.retry.max_attempts):
-            try:
-                with self.stats.timed(method): return getattr(self.ex, f"publicGet{method}")(params)["result"]
-            except Exception as e:
-                action, err = classify_error(e)
-                if action != "retry" or attempt + 1 >= self.retry.max_attempts:
-                    raise ExchangeUnavailable(f"Kraken {method} failed: {err}") from None
-                self.retry.wait(attempt)
-    def closed_bars(self, symbol: str, since: datetime | None = None) -> pd.DataFrame:
-        "The committed bars of `symbol` opened after `since` (UTC index of open times, float OHLCV)."
-        ins = self.universe[symbol]
-        p = {"pair": ins.kraken_id, "interval": self.minutes}
-        if since is not None: p["since"] = int(to_utc(since).timestamp())
-        res = self._public("OHLC", p)
-        if "_source" in res: self.labels[symbol] = str(res["_source"])
-        rows = res.get(ins.kraken_id, next((v for k, v in res.items() if k not in ("last", "_source")), []))
-        last = int(res.get("last") or 0)
-        rows = [r for r in rows if int(r[0]) <= last and (since is None or int(r[0]) > since.timestamp())]
-        idx = pd.DatetimeIndex(pd.to_datetime([int(r[0]) for r in rows], unit="s", utc=True), name="timestamp").as_unit("ns")
-        vals = np.array([[float(r[i]) for i in (1, 2, 3, 4, 6)] for r in rows], dtype=float).reshape(-1, 5)
-        return pd.DataFrame(vals, index=idx, columns=list(OHLCV))
-    def is_kraken(self, symbol: str) -> bool:
-        "Are the bars fetched for `symbol` Kraken's own? (Kraken labels nothing; a test exchange labels a fallback or synthetic series.)"
-        return self.labels.get(symbol, "kraken").startswith("kraken")
-    def time(self) -> datetime:
-        "The exchange's clock (public Time)."
-        return datetime.fromtimestamp(int(self._public("Time", {})["unixtime"]), timezone.utc)
-
-# %% ../nbs/82_realtime.ipynb #69905c30
-class ExchangeClock:
-    "The exchange's time: synced from `fetch_time` every `resync` wall seconds (`slow` once it runs at wall speed), interpolated in between."
-    def __init__(self, fetch_time: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic,
-                 resync: float = 1.0, slow: float = 30.0):
-        self.fetch_time, self.monotonic, self.fast, self.slow = fetch_time, monotonic, resync, slow
-        self.resync = resync
-        self._t = self._m = None; self.rate = 1.0
-    def sync(self) -> datetime:
-        m, t = self.monotonic(), to_utc(self.fetch_time())
-        if self._t is not None and m - self._m >= 0.5:
-            r = (t - self._t).total_seconds() / (m - self._m)
-            if r > 0: self.rate = r
-            self.resync = self.slow if 0.9 < self.rate < 1.1 else self.fast   # Kraken: real time; a rehearsal: faster
-        self._t, self._m = t, m
-        return t
-    def now(self) -> datetime:
-        m = self.monotonic()
-        if self._t is None or m - self._m >= self.resync: return self.sync()
-        return self._t + timedelta(seconds=(m - self._m) * self.rate)
-
-def waiter(clock: Clock, sleep: Callable[[float], None] = time.sleep, heartbeat: Callable[[], object] | None = None,
-           max_sleep: float = 10.0, stop: threading.Event | None = None) -> Callable[[datetime], None]:
-    "A `wait_until(t)` on `clock` that sleeps in short slices and calls `heartbeat` in between; returns early once `stop` is set (SIGTERM)."
-    def wait_until(t: datetime) -> None:
-        t = to_utc(t)
-        while stop is None or not stop.is_set():
-            d = (t - clock.now()).total_seconds()
-            if d <= 0 and hasattr(clock, "sync"): d = (t - clock.sync()).total_seconds()   # reached: confirm on the exchange
-            if d <= 0: return
-            if heartbeat is not None: heartbeat()
-            sleep(max(0.02, min(max_sleep, getattr(clock, "resync", max_sleep), d / max(getattr(clock, "rate", 1.0), 1e-9))))
-    return wait_until
-
-# %% ../nbs/82_realtime.ipynb #9de4c513
-class History:
-    "Per-pair closed bars (stored history + fetched bars), as a trailing `Panel` on demand."
-    def __init__(self, symbols: Iterable[str], timeframe: str = "1h", window: pd.Timedelta = WARMUP):
-        self.symbols, self.timeframe, self.window = list(symbols), timeframe, pd.Timedelta(window)
-        self.frames: dict[str, pd.DataFrame] = {s: pd.DataFrame(columns=list(OHLCV), dtype=float) for s in self.symbols}
-    @classmethod
-    def from_store(cls, symbols, timeframe: str, data_dir: str | Path | None, end: datetime, window: pd.Timedelta = WARMUP,
-                   store="auto") -> History:
-        "Stored bars closed by `end` within the window: the market-data store `store` (then the bundled files), or `data_dir` if given (pairs without data start empty)."
-        h = cls(symbols, timeframe, window)
-        end = pd.Timestamp(to_utc(end))
-        for s in h.symbols:
-            try: df = load_ohlcv(s, timeframe, data_dir, end - h.window, end, store=store)
-            except DataNotFound: continue
-            h.frames[s] = df[df.index + timeframe_delta(timeframe) <= end]    # closed by `end` only
-        return h
-    def last_ts(self, symbol: str) -> datetime | None:
-        f = self.frames[symbol]
-        return f.index[-1].to_pydatetime() if len(f) else None
-    def extend(self, symbol: str, bars: pd.DataFrame) -> int:
-        "Append fetched bars (a fetched bar replaces a stored one with the same open time); returns how many are new."
-        if not len(bars): return 0
-        old = self.frames[symbol]
-        new = int((~bars.index.isin(old.index)).sum())
-        both = pd.concat([old[~old.index.isin(bars.index)], bars[list(OHLCV)]]).sort_index() if len(old) else bars[list(OHLCV)].sort_index()
-        self.frames[symbol] = both[both.index > both.index[-1] - self.window]
-        return new
-    def panel(self, end: datetime) -> Panel:
-        "The trailing window ending at bar `end` as a `Panel` (gaps filled by the data policy)."
-        end = pd.Timestamp(to_utc(end)); lo = end - self.window
-        frames = {s: f[(f.index > lo) & (f.index <= end)] for s, f in self.frames.items()}
-        frames = {s: f for s, f in frames.items() if len(f)}
-        td = timeframe_delta(self.timeframe)
-        grid = (pd.date_range(min(f.index[0] for f in frames.values()), end, freq=td, name="timestamp", unit="ns")
-                if frames else pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns"))
-        wide, filled = {c: {} for c in OHLCV}, {}
-        for s, f in frames.items():
-            g, filled[s] = fill_gaps(f, self.timeframe, end=end)   # the replay's causal policy: a pair's missing latest bar is carried too
-            g = g.reindex(grid)
-            for c in OHLCV: wide[c][s] = g[c]
-        mk = lambda c: pd.DataFrame(wide[c], index=grid, columns=list(frames), dtype="float64")
-        missing = tuple((s, "no bars in the window") for s in self.symbols if s not in frames)
-        return Panel(*(mk(c) for c in OHLCV), self.timeframe, PanelReport(self.timeframe, missing, {s: "live" for s in frames}, {}, filled))
-
-# %% ../nbs/82_realtime.ipynb #8decfe31
-COMPACT_PARTS = 48                      # a dataset the service appends to every bar is merged into one part beyond this many parts
-WARMUP_SLACK = pd.Timedelta(days=1)     # a pair's first bar may start this much after the window's start
-
-def store_fetched(store: MarketStore | None, market: MarketData, symbol: str, bars: pd.DataFrame, logger=None) -> int:
-    "Write bars fetched from the exchange back to the store, only Kraken's own (never a labelled fallback or synthetic series); the new bars (0 on a store error: trading goes on)."
-    if store is None or not len(bars) or not market.is_kraken(symbol): return 0
-    try:
-        rep = store.append(bars, symbol, market.timeframe, source="kraken OHLC (service)")
-        if len(store.parts(symbol, market.timeframe)) > COMPACT_PARTS: store.compact(symbol, market.timeframe)
-        return rep.new
-    except (OSError, ValueError) as e:
-        log_event(logger or get_logger("realtime"), "store write failed", logging.WARNING, symbol=symbol, error=f"{type(e).__name__}: {e}")
-        return 0
-
-def _days(t: pd.Timedelta) -> str: return f"{t / pd.Timedelta(days=1):.0f}"
-
-def _short(frame: pd.DataFrame, end: pd.Timestamp, window: pd.Timedelta, timeframe: str) -> str | None:
-    "Why `frame` does not cover the warm-up window ending at `end` (None: it does)."
-    td, lo = timeframe_delta(timeframe), end - window
-    f = frame[frame.index >= lo]
-    if not len(f): return f"no bars in the {_days(window)} days before {iso_utc(end)}"
-    if f.index[0] > lo + WARMUP_SLACK: return f"{_days(end - f.index[0])} of {_days(window)} days"
-    if end - (f.index[-1] + td) > GAP_STALE_AFTER: return f"its bars end at {iso_utc(f.index[-1] + td)}"
-    big = [(t, n) for t, n in find_gaps(f, timeframe) if n * td > GAP_STALE_AFTER]
-    return f"a hole of {_days(big[0][1] * td)} days from {iso_utc(big[0][0])}" if big else None
-
-
-# %% ../nbs/82_realtime.ipynb #dd310809
-@dataclass
-class Warmup:
-    "What the warm-up found, per pair: bars in the window, bars the exchange added, bars written back, and why a pair is short."
-    timeframe: str
-    end: datetime                                   # the warm-up's end: the exchange's time at start
-    window: pd.Timedelta
-    bars: dict = field(default_factory=dict)        # symbol -> bars in the window after the top-up
-    fetched: dict = field(default_factory=dict)     # symbol -> new bars from the exchange
-    stored: dict = field(default_factory=dict)      # symbol -> new bars written back to the store
-    short: dict = field(default_factory=dict)       # symbol -> why its warm-up is short (left out of the run)
-    def fill_command(self, symbols: Iterable[str]) -> str:
-        "The command that fills the store for `symbols`."
-        return f"cryptotrader data fetch --trades --days {_days(self.window)} --pairs {' '.join(symbols)}"
-    def note(self) -> str | None:
-        "The one line about the pairs left out (None if none)."
-        if not self.short: return None
-        return (f"not traded (warm-up short at {self.timeframe}): " + "; ".join(f"{s}: {w}" for s, w in self.short.items())
-                + f"; fill with `{self.fill_command(self.short)}`")
-
-class WarmupShort(RuntimeError):
-    "The warm-up is short for the benchmark, or for every pair: the service refuses to start."
-
-def warmup_history(cfg: Config, market: MarketData, now: datetime,
-                   store: MarketStore | None = None,          # the data root's store: read first, and written back to
-                   history_dir: str | Path | None = None,     # `--history DIR`: read this folder instead of the store and the bundled files
-                   symbols: Iterable[str] | None = None, window: pd.Timedelta = WARMUP, logger=None) -> tuple[History, Warmup]:
-    "The services' warm-up: stored bars over the window, topped up from the exchange and written back; short pairs left out (said once); `WarmupShort` if the benchmark or every pair is short."
-    log = logger or get_logger("realtime")
-    symbols = list(symbols or cfg.universe.pairs)
-    end = pd.Timestamp(to_utc(now))
-    h = History.from_store(symbols, cfg.timeframe, history_dir, end, window, store=store.root if store is not None else None)
-    w = Warmup(cfg.timeframe, end.to_pydatetime(), pd.Timedelta(window))
-    for s in symbols:
-        try: bars = market.closed_bars(s, since=h.last_ts(s))
-        except ExchangeUnavailable as e:
-            bars = pd.DataFrame(columns=list(OHLCV), dtype=float); log_event(log, "warm-up top-up failed", logging.WARNING, symbol=s, error=str(e))
-        w.fetched[s], w.stored[s] = h.extend(s, bars), store_fetched(store, market, s, bars, log)
-        w.bars[s] = len(h.frames[s])
-        if why := _short(h.frames[s], end, w.window, cfg.timeframe): w.short[s] = why
-    bench = cfg.universe.benchmark
-    refuse = [bench] if bench in w.short else (list(w.short) if len(w.short) == len(symbols) else [])
-    if refuse:
-        who = f"{bench} (the benchmark): {w.short[bench]}" if refuse == [bench] else "every pair: " + "; ".join(f"{s}: {x}" for s, x in w.short.items())
-        raise WarmupShort(f"warm-up short at {cfg.timeframe} before {iso_utc(end)} for {who}; fill the store with "
-                          f"`{w.fill_command(refuse)}` (or `cryptotrader data import` of Kraken's OHLCVT archive), then start again")
-    for s in w.short: h.symbols.remove(s); del h.frames[s]
-    log_event(log, w.note() or "warm-up complete", logging.WARNING if w.short else logging.INFO, pairs=len(h.symbols),
-              fetched=sum(w.fetched.values()), stored=sum(w.stored.values()))
-    return h, w
-
-
-# %% ../nbs/82_realtime.ipynb #fa5703a1
-@dataclass
-class FeedWatch:
-    "Bar closes in a row without a new bar from the exchange; stale after `stale_after` of them."
-    stale_after: int
-    missed: int = 0
-    last_received: str | None = None    # open time (ISO) of the last bar the exchange published
-    stale_since: str | None = None      # the close (bar open time, ISO) at which it went stale, else None
-
-    @classmethod
-    def from_state(cls, stale_after: int, state: dict | None) -> FeedWatch:
-        "Carry on from the ledger's `market_data` state (a restart while stale stays stale until a bar arrives)."
-        s = state or {}
-        return cls(stale_after, int(s.get("missed_bars", 0)), s.get("last_bar_received"), s.get("stale_since"))
-    @property
-    def stale(self) -> bool: return self.stale_since is not None
-    def observe(self, bar_ts: datetime, received: bool) -> str | None:
-        "Record one close: did the exchange publish the bar `bar_ts`? The change, 'stale' or 'resumed', or None."
-        if received:
-            change = "resumed" if self.stale else None
-            self.missed, self.stale_since, self.last_received = 0, None, iso_utc(bar_ts)
-            return change
-        self.missed += 1
-        if self.stale or self.missed < self.stale_after: return None
-        self.stale_since = iso_utc(bar_ts)
-        return "stale"
-    def halt_reason(self) -> str | None:
-        return (f"market data stale: no new bar for {self.missed} bar closes (last bar received {self.last_received})"
-                if self.stale else None)
-    def status(self) -> dict:
-        return {"stale": self.stale, "missed_bars": self.missed, "stale_after_bars": self.stale_after,
-                "stale_since": self.stale_since, "last_bar_received": self.last_received}
+__all__ = ['ServiceRisk', 'RealtimeResult', 'LiveSignals', 'run_realtime', 'run_paper_realtime', 'check_live_config',
+           'LiveRefused', 'require_live_model', 'run_live']
 
 # %% ../nbs/82_realtime.ipynb #68d9dc0a
 class ServiceRisk(RiskManager):
@@ -306,19 +72,6 @@ class RealtimeResult:
                 "equity": round(s[-1].equity, 2) if s else None, "paused": sum(x.paused for x in s),
                 "not_traded": dict(self.warmup.short) if self.warmup else {}}
 
-def _ceil(t: datetime, td: timedelta) -> datetime:
-    s, step = t.timestamp(), td.total_seconds()
-    return datetime.fromtimestamp(math.ceil(s / step) * step, timezone.utc)
-
-def _bars_at(panel: Panel, ts: pd.Timestamp) -> list[Bar]:
-    if ts not in panel.index: return []
-    i = panel.index.get_loc(ts); t = ts.to_pydatetime()
-    out = []
-    for s in panel.symbols:
-        c = panel.close[s].iat[i]
-        if c == c: out.append(Bar(s, t, *(float(getattr(panel, k)[s].iat[i]) for k in ("open", "high", "low")), float(c), float(panel.volume[s].iat[i]), panel.timeframe))
-    return out
-
 # %% ../nbs/82_realtime.ipynb #36c68973
 class LiveSignals:
     "The service's signal source on a live feed: `ModelSignals` (the rules, or the approved model verified every bar) from the first trailing window on, updated at each bar."
@@ -334,41 +87,6 @@ class LiveSignals:
     def halt_reason(self) -> str | None: return self.models.halt_reason if self.models is not None else None
     @property
     def model_id(self) -> str | None: return self.models.model_id if self.models is not None else None
-
-class ExchangeFeed:
-    "The exchange's closed bars, one batch per bar close on `clock`: fetched (a late publication is waited for), the feed watched, with the trailing window the signals are recomputed on."
-    live = True       # the node commits every bar
-    def __init__(self, cfg: Config, market: MarketData, history: History, clock: Clock, wait_until: Callable[[datetime], None],
-                 ledger: Ledger, risk: ServiceRisk, max_bars: int | None = None, publish_retries: int = 4, logger=None,
-                 ops: OpsWatch | None = None,    # exchange reachability → ledger events (alerts)
-                 store: MarketStore | None = None):   # where fetched Kraken bars are written back (None: nowhere)
-        self.cfg, self.market, self.history, self.clock, self.wait_until = cfg, market, history, clock, wait_until
-        self.ledger, self.risk, self.total, self.publish_retries, self.ops, self.store = ledger, risk, max_bars, publish_retries, ops, store
-        self.log = logger or get_logger("realtime")
-        self.watch = FeedWatch.from_state(cfg.live.stale_after_bars, ledger.get_state("market_data"))
-        self.notes: list[str] = []
-    def batches(self, stop) -> Iterator[BarBatch]:
-        td = timeframe_delta(self.cfg.timeframe)
-        close = _ceil(self.clock.now(), td)
-        while not stop.is_set():
-            self.wait_until(close)
-            if stop.is_set(): return
-            bar_ts = close - td
-            for attempt in range(self.publish_retries + 1):          # the exchange may publish the closed bar a little late
-                got, err = _fetch(self.history, self.market, bar_ts, self.store)
-                if got or attempt == self.publish_retries: break
-                self.wait_until(close + (attempt + 1) * td / 120)
-            if err: log_event(self.log, "market data fetch failed", logging.WARNING, bar=iso_utc(bar_ts), error=err)
-            _watch_feed(self.watch, got, bar_ts, self.ledger, self.log)
-            if self.ops is not None: self.ops.exchange(bar_ts, err)
-            panel = self.history.panel(bar_ts)
-            bars = _bars_at(panel, pd.Timestamp(bar_ts))
-            close += td
-            if not bars:
-                self.notes.append(f"{iso_utc(bar_ts)}: no closed bar published for any pair; skipped")
-                log_event(self.log, "no bars at the close", logging.WARNING if self.watch.stale else logging.INFO, bar=iso_utc(bar_ts), missed_bars=self.watch.missed)
-                _record_halts(self.risk, self.ledger); continue
-            yield BarBatch(bar_ts, bars, panel)
 
 def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: History, clock: Clock,
                  wait_until: Callable[[datetime], None], max_bars: int | None = None, logger=None,
@@ -386,7 +104,8 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     signals = engine.signals = LiveSignals(cfg, ArtifactStore.from_config(cfg, "artifacts", environ), engine.ledger, use_model, require_model)
     risk = engine.risk = ServiceRisk.of(engine.risk)
     ops = OpsWatch(engine.ledger, market, engine.broker)   # rejections in a row, exchange unreachable, dead-man's switch, exchange metrics
-    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, risk, max_bars, publish_retries, log, ops, store)
+    feed = ExchangeFeed(cfg, market, history, clock, wait_until, engine.ledger, max_bars, publish_retries, log, store,
+                        on_fetch=ops.exchange, on_empty=lambda: _record_halts(risk, engine.ledger))
     risk.guards.update(model=lambda: signals.halt_reason, market_data=feed.watch.halt_reason)
     if nightly is None and cfg.nightly.enabled and cfg.nightly.trigger_on_window_open:
         from cryptotrader.nightly import run_nightly
@@ -412,28 +131,6 @@ def run_realtime(cfg: Config, node: TradingNode, market: MarketData, history: Hi
     try: node.run(feed, stop_after=max_bars, desc="real time", on_step=after, stop=stop)
     finally: res.notes[:0] = feed.notes
     return res
-
-def _fetch(history: History, market: MarketData, bar_ts: datetime, store: MarketStore | None = None) -> tuple[bool, str | None]:
-    "Fetch every pair's new closed bars into `history` (and Kraken's into `store`): (has the exchange published bar `bar_ts` for some pair, the error if it did not answer)."
-    err = None
-    for s in history.symbols:
-        try: bars = market.closed_bars(s, since=history.last_ts(s))
-        except ExchangeUnavailable as e: err = str(e); break
-        history.extend(s, bars); store_fetched(store, market, s, bars)
-    return any((t := history.last_ts(s)) is not None and t >= bar_ts for s in history.symbols), err
-
-def _watch_feed(feed: FeedWatch, got: bool, bar_ts: datetime, ledger: Ledger, log) -> None:
-    "Count the close; on a change say so (WARNING) and record the event an alerting layer hooks; keep the feed's state in the ledger."
-    missed = feed.missed
-    change = feed.observe(bar_ts, got)
-    if change == "stale":
-        log_event(log, "market data STALE: new entries halted", logging.WARNING, missed_bars=feed.missed,
-                  last_bar_received=feed.last_received, stale_after_bars=feed.stale_after)
-        ledger.log_event("market_data_stale", ts=bar_ts, missed_bars=feed.missed, last_bar_received=feed.last_received)
-    elif change == "resumed":
-        log_event(log, "market data resumed", logging.WARNING, missed_bars=missed, bar=iso_utc(bar_ts))
-        ledger.log_event("market_data_resumed", ts=bar_ts, missed_bars=missed)
-    if change or feed.missed: ledger.set_state("market_data", feed.status())
 
 def _record_halts(risk: ServiceRisk, ledger: Ledger) -> None:
     "Keep what halts new entries in the ledger's state (`cryptotrader status` shows it)."

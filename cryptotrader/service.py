@@ -14,7 +14,8 @@ import pandas as pd
 from .alerts import Alerter
 from .artifacts import ArtifactStore, ledger_path
 from .book import book_figure, book_metrics, book_of, breaker_periods
-from .node import WARMUP, ReplayFeed, TradingNode, replay_commit_every
+from .feeds import WARMUP, ReplayFeed
+from .node import TradingNode, replay_commit_every
 from .clock import Clock, TestClock, iso_utc, to_utc
 from .config import BUNDLED_DATA, Config, data_paths
 from .data import Panel, load_panel

@@ -20,7 +20,8 @@ from cryptotrader.artifacts import ArtifactStore, atomic_write
 from cryptotrader.config import LIVE_CONFIG, PAPER_CONFIG, Credentials, DataPaths, load_config
 from cryptotrader.kraken_broker import RateBudget, RetryPolicy
 from cryptotrader.ledger import Ledger, ledger_digest
-from cryptotrader.realtime import MarketData, run_live
+from cryptotrader.feeds import MarketData
+from cryptotrader.realtime import run_live
 from cryptotrader.registry import REQUIRED_GATES, candidate_dir, fake_candidate, promote, write_validation
 from cryptotrader.testing import KrakenTestServer, new_test_credentials
 from cryptotrader.universe import load_universe

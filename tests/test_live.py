@@ -16,7 +16,8 @@ from cryptotrader.config import LIVE_CONFIG, PAPER_CONFIG, Credentials, load_con
 from cryptotrader.domain import Balance, OrderStatus
 from cryptotrader.kraken_broker import KrakenBroker, NonceSource, RateBudget, ReconcileError, RetryPolicy, reconcile
 from cryptotrader.ledger import Ledger
-from cryptotrader.realtime import MarketData, run_live, run_paper_realtime
+from cryptotrader.feeds import MarketData
+from cryptotrader.realtime import run_live, run_paper_realtime
 from cryptotrader.testing import KrakenTestServer, new_test_credentials
 from cryptotrader.universe import kraken_client, load_universe
 
