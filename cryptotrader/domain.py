@@ -181,8 +181,8 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})   # JSON already (an Enu
 def _jsonable(v):
     if type(v) in _PLAIN: return v
     if isinstance(v, Decimal): return str(v)
-    if isinstance(v, datetime):   # iso_utc; for UTC whole seconds (every bar time) without its conversions
-        return v.isoformat()[:-6] + "Z" if type(v) is datetime and v.tzinfo is timezone.utc and not v.microsecond else iso_utc(v)
+    if isinstance(v, datetime):
+        return iso_utc(v)
     if isinstance(v, Enum): return v.value
     if isinstance(v, Fill): return {k: _jsonable(getattr(v, k)) for k in _names(Fill)}
     return v

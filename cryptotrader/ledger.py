@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator, Mapping, NamedTuple
+from typing import Mapping, NamedTuple
 from fastcore.basics import patch
 from .artifacts import ArtifactStore, ledger_file, open_append_fd
 from .clock import iso_utc, to_utc
@@ -73,11 +73,7 @@ _C_JSON = (c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", Tr
            if c_make_encoder is not None else None)                                            # (`encode` builds one per call)
 def _j(obj) -> str: return "".join(_C_JSON(obj, 0)) if _C_JSON is not None else _JSON.encode(obj)
 def _s(x) -> str | None: return None if x is None else str(x)
-def _iso_utc(t: datetime) -> str:   # iso_utc, minus its checks for the common case (UTC, whole seconds)
-    if type(t) is datetime and t.tzinfo is timezone.utc and not t.microsecond:    # (formatting the fields is faster than isoformat)
-        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t.year, t.month, t.day, t.hour, t.minute, t.second)
-    return iso_utc(t)
-_iso_cached = functools.lru_cache(maxsize=4096)(_iso_utc)   # (a new bar's time misses: `_open_bar` formats it uncached)
+_iso_cached = functools.lru_cache(maxsize=4096)(iso_utc)   # (a new bar's time misses: `_open_bar` formats it uncached)
 def _iso(t) -> str | None: return None if t is None else _iso_cached(t)
 @functools.lru_cache(maxsize=4096)
 def _date_str(d) -> str: return d.strftime("%Y-%m-%d")
@@ -263,7 +259,7 @@ def _open_bar(self: Ledger, bar_ts: datetime) -> None:
                 self.con.execute("ROLLBACK")
                 raise StaleBar(f"bar {iso_utc(bar_ts)} is not after the last bar stored in {self.path} ({stored}): another process wrote this ledger")
             self._dv = dv
-    self._bar, self._bar_iso, self._sp = bar_ts, _iso_utc(bar_ts), False
+    self._bar, self._bar_iso, self._sp = bar_ts, iso_utc(bar_ts), False
 
 @patch
 def _abort_bar(self: Ledger) -> None:
@@ -390,13 +386,12 @@ def add_order(self: Ledger, order: Order) -> bool:
         cur = self.con.execute(f"INSERT OR IGNORE INTO orders({','.join(_ORDER_COLS)}, ledger_bar) VALUES ({','.join('?' * len(_ORDER_COLS))}, ?)",
                                (*row.values(), self._bar_iso))
     if cur.rowcount == 0: return False
-    self._orders[order.client_id] = _clone(order)                # the ledger's own copy
+    self._orders[order.client_id] = _copy(order)                 # the ledger's own copy
     return True
 
-def _copy(o: Order | None) -> Order | None: return None if o is None else Order.from_record(o.to_record())
-
-def _clone(o: Order) -> Order:
+def _copy(o: Order | None) -> Order | None:
     "A copy of `o` (every field of an `Order` is an immutable value: a shallow copy is a whole one)."
+    if o is None: return None
     c = object.__new__(Order); c.__dict__.update(o.__dict__)
     return c
 
